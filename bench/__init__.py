@@ -1,0 +1,1 @@
+"""edgeloop benchmarks: `edgeloop bench NAME [--json PATH]`."""

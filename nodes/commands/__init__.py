@@ -1,0 +1,12 @@
+"""Science CLI subcommands (train, quantize, hw, convert…), registered through the `edgeloop.commands` entry point.
+
+Each value names a function `register(subparsers) -> None` that adds one argparse subcommand and sets
+`func=handler` where `handler(args) -> int` returns the exit code.
+"""
+
+from __future__ import annotations
+
+__all__ = ["COMMANDS"]
+
+COMMANDS: dict[str, str] = {
+}

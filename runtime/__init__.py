@@ -1,0 +1,1 @@
+"""edgeloop runtime: graphs, nodes, codec, transports, launcher and CLI."""

@@ -1,0 +1,193 @@
+"""The `edgeloop` command: run, check, graph, nodes, schema, bench, plus commands plugged in by packages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+from .errors import EdgeloopError, GraphError
+
+__all__ = ["main", "build_parser"]
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .launcher import run_graph
+    from .stats import print_summary
+    from .worker import setup_logging
+
+    setup_logging("launcher")
+    result = run_graph(args.graph, duration_s=args.duration, overrides=args.set, transport=args.transport)
+    print_summary(result.view, result.duration_s)
+    for f in result.failures:
+        print(f"failure: {f}", file=sys.stderr)
+    if args.stats_json:
+        with open(args.stats_json, "w", encoding="utf-8") as fh:
+            json.dump({"exit_code": result.exit_code, "duration_s": result.duration_s, "view": result.view,
+                       "failures": result.failures, "restarts": result.restarts}, fh, indent=1, default=str)
+    return result.exit_code
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .graph import load_graph
+
+    g = load_graph(args.graph, args.set)
+    print(f"{args.graph}: ok — graph '{g.spec.name}', {len(g.spec.nodes)} nodes, {len(g.edges)} edges, "
+          f"{len(g.agents)} agent(s): {', '.join(g.agents)}")
+    return 0
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    from .graph import load_graph
+    from .render import to_dot, to_mermaid
+
+    g = load_graph(args.graph, args.set)
+    if args.format == "png":
+        from .render import to_png  # type: ignore[attr-defined]
+
+        out = args.output or f"{g.spec.name}.png"
+        to_png(g, out)
+        print(out)
+        return 0
+    text = to_mermaid(g) if args.format == "mermaid" else to_dot(g)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_nodes(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .registry import catalogue, resolve_node
+
+    table = Table(title="edgeloop nodes")
+    for col in ("name", "inputs", "outputs", "parameters"):
+        table.add_column(col)
+    rows: list[dict[str, Any]] = []
+    for name in catalogue():
+        if args.filter and args.filter not in name:
+            continue
+        try:
+            cls = resolve_node(name)
+        except GraphError as exc:
+            table.add_row(name, "", "", f"[red]unavailable: {exc}[/]")
+            continue
+        params = []
+        for pname, field in cls.Params.model_fields.items():
+            ann = getattr(field.annotation, "__name__", str(field.annotation)).replace("typing.", "")
+            default = "" if field.is_required() else f"={field.default!r}"
+            params.append(f"{pname}: {ann}{default}")
+        inputs = "any" if cls.dynamic_inputs else ", ".join(cls.inputs)
+        rows.append({"name": name, "inputs": list(cls.inputs), "dynamic_inputs": cls.dynamic_inputs,
+                     "outputs": list(cls.outputs), "params": cls.Params.model_json_schema(),
+                     "doc": (cls.__doc__ or "").strip().split("\n")[0]})
+        table.add_row(name, inputs, ", ".join(cls.outputs), "\n".join(params))
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        Console().print(table)
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from .graph import GraphSpec
+
+    print(json.dumps(GraphSpec.model_json_schema(by_alias=True), indent=2))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .benchkit import print_table, write_json
+    from .registry import import_target, load_plugin_table
+
+    table = load_plugin_table("edgeloop.benches")
+    if args.name not in table:
+        print(f"unknown benchmark '{args.name}' (available: {', '.join(sorted(table))})", file=sys.stderr)
+        return 2
+    fn = import_target(table[args.name])
+    cases = fn(list(args.rest) + (["--quick"] if args.quick else []))
+    print_table(cases, title=f"edgeloop bench {args.name}")
+    if args.json:
+        write_json(cases, args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edgeloop", description="Neuromorphic sensing-to-action loops as YAML graphs.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def graph_cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("graph", help="graph YAML file")
+        sp.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                        help="override a node parameter (repeatable; value parsed as YAML)")
+        return sp
+
+    sp = graph_cmd("run", "run a graph until it finishes, --duration passes, or Ctrl-C")
+    sp.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    sp.add_argument("--transport", choices=("auto", "tcp"), default="auto",
+                    help="auto: ipc on one host, tcp across hosts; tcp: force tcp on loopback")
+    sp.add_argument("--stats-json", metavar="PATH", help="write the final statistics as JSON")
+    sp.set_defaults(func=_cmd_run)
+    graph_cmd("check", "validate a graph file (nothing is started)").set_defaults(func=_cmd_check)
+    sp = graph_cmd("graph", "draw a graph as Mermaid, Graphviz DOT or PNG")
+    sp.add_argument("--format", choices=("mermaid", "dot", "png"), default="mermaid")
+    sp.add_argument("-o", "--output", help="write to a file instead of stdout")
+    sp.set_defaults(func=_cmd_graph)
+    sp = sub.add_parser("nodes", help="the node catalogue: ports and parameters")
+    sp.add_argument("filter", nargs="?", help="only names containing this text")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_cmd_nodes)
+    sub.add_parser("schema", help="JSON Schema of the graph file").set_defaults(func=_cmd_schema)
+    sp = sub.add_parser("bench", help="run a benchmark: prints a table, --json writes the cases")
+    sp.add_argument("name")
+    sp.add_argument("--json", metavar="PATH")
+    sp.add_argument("--quick", action="store_true", help="a short variant (CI-sized)")
+    sp.add_argument("rest", nargs=argparse.REMAINDER, help="benchmark-specific options")
+    sp.set_defaults(func=_cmd_bench)
+    _register_plugins(sub)
+    return p
+
+
+def _register_plugins(sub: Any) -> None:
+    """Commands contributed through the `edgeloop.commands` entry point (train, quantize, hw, …)."""
+    from .registry import import_target, load_plugin_table
+
+    for name, target in sorted(load_plugin_table("edgeloop.commands").items()):
+        try:
+            import_target(target)(sub)
+        except Exception as exc:  # one broken plugin must not break the CLI
+            sp = sub.add_parser(name, help=f"(unavailable: {exc})")
+            sp.set_defaults(func=lambda _a, _e=exc: (print(f"command unavailable: {_e}", file=sys.stderr), 2)[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except GraphError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except EdgeloopError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

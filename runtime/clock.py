@@ -1,0 +1,86 @@
+"""Clocks a node reads time from: the wall clock, or a simulated clock for replay and deterministic tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+__all__ = ["Clock", "WallClock", "SimClock"]
+
+
+class Clock(Protocol):
+    """What `ctx.clock` offers. Times are integer nanoseconds."""
+
+    def now_ns(self) -> int: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    async def sleep_until_ns(self, t_ns: int) -> None: ...
+
+
+class WallClock:
+    """Real time: `time.time_ns()` for stamps (comparable across processes on one host)."""
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    async def sleep_until_ns(self, t_ns: int) -> None:
+        # asyncio's timer wakes up to ~1 ms late; sleep short of the target, then yield until it passes.
+        while True:
+            remaining = (t_ns - time.time_ns()) / 1e9
+            if remaining <= 0:
+                return
+            if remaining > 0.002:
+                await asyncio.sleep(remaining - 0.0015)
+            else:
+                await asyncio.sleep(0)
+
+
+class SimClock:
+    """Simulated time that advances only when every sleeper asks it to: deterministic runs.
+
+    Each `sleep` jumps the clock to the earliest pending wake-up once all other tasks have yielded,
+    so a loop of sleeping nodes runs as fast as the CPU allows and repeats exactly.
+    """
+
+    def __init__(self, start_ns: int = 0) -> None:
+        self._now = start_ns
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._counter = 0
+
+    def now_ns(self) -> int:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        await self.sleep_until_ns(self._now + int(seconds * 1e9))
+
+    async def sleep_until_ns(self, t_ns: int) -> None:
+        if t_ns <= self._now:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._counter += 1
+        self._waiters.append((t_ns, self._counter, fut))
+        self._waiters.sort(key=lambda w: (w[0], w[1]))
+        asyncio.get_running_loop().call_soon(self._maybe_advance)
+        await fut
+
+    def _maybe_advance(self) -> None:
+        # Let every ready task run before time moves on: yield a few loop turns first.
+        loop = asyncio.get_running_loop()
+        loop.call_later(0, self._advance)
+
+    def _advance(self) -> None:
+        self._waiters = [w for w in self._waiters if not w[2].done()]
+        if not self._waiters:
+            return
+        t_ns = self._waiters[0][0]
+        self._now = max(self._now, t_ns)
+        while self._waiters and self._waiters[0][0] <= self._now:
+            _, _, fut = self._waiters.pop(0)
+            if not fut.done():
+                fut.set_result(None)

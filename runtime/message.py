@@ -1,0 +1,32 @@
+"""The message every edge carries: topic, per-output sequence number, sensing and emit times, payload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Message", "Payload"]
+
+Payload = Any  # plain msgpack types (None, bool, int, float, str, bytes, list, dict) and numpy arrays
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One sample on an edge.
+
+    `seq` counts per output from 0, so a receiver can count gaps exactly. `t_sense_ns` is when the
+    sensed data behind this message was captured (kept through the loop for end-to-end latency);
+    `t_emit_ns` is when the producing node emitted it. Both are `time.time_ns()`-based wall times
+    (or the replay clock's times). Arrays inside `payload` are read-only.
+    """
+
+    topic: str
+    seq: int
+    t_sense_ns: int
+    t_emit_ns: int
+    payload: Payload = field(default=None)
+
+    @property
+    def source(self) -> str:
+        """The producing node id (the part of the topic before '/')."""
+        return self.topic.split("/", 1)[0]

@@ -1,0 +1,264 @@
+"""One node inside a worker: its context, input queues, timers, timeouts, supervision of its hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+import traceback
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from .clock import Clock
+from .graph import TIMER_RE, InputSpec, NodeSpec, RestartSpec
+from .message import Message, Payload
+from .node import Node
+from .qos import EdgeStats, InputQueue
+
+if TYPE_CHECKING:
+    from .worker import AgentWorker
+
+__all__ = ["NodeRunner", "NodeContext"]
+
+_order = itertools.count()
+
+
+class NodeContext:
+    """The `ctx` a node sees: emit, params, clock, log, stop_event, counter."""
+
+    def __init__(self, runner: NodeRunner, params: Any, clock: Clock) -> None:
+        self._runner = runner
+        self.node_id = runner.node_id
+        self.params = params
+        self.clock = clock
+        self.log = logging.LoggerAdapter(logging.getLogger("edgeloop.node"), {"node": runner.node_id})
+        self.stop_event = runner.worker.stop_event
+        self.counters: dict[str, float] = defaultdict(float)
+
+    async def emit(self, port: str, payload: Payload, *, t_sense: int | Message | None = None) -> None:
+        t = t_sense.t_sense_ns if isinstance(t_sense, Message) else t_sense
+        await self._runner.worker.emit(self._runner.node_id, port, payload, t)
+
+    def counter(self, name: str, value: float = 1.0) -> None:
+        self.counters[name] += value
+
+
+class NodeRunner:
+    """Runs one node's hooks in arrival order across its inputs; applies its restart policy."""
+
+    def __init__(self, worker: AgentWorker, spec: NodeSpec, cls: type[Node], params: Any,
+                 restart: RestartSpec, clock: Clock) -> None:
+        self.worker = worker
+        self.spec = spec
+        self.node_id = spec.id
+        self.cls = cls
+        self.params = params
+        self.restart = restart
+        self.clock = clock
+        self.node: Node = cls()
+        self.ctx = NodeContext(self, params, clock)
+        self.queues: dict[str, InputQueue] = {}
+        self.stats: dict[str, EdgeStats] = {}
+        self.timers: dict[str, float] = {}  # port -> period (s)
+        for port in spec.inputs:
+            ispec: InputSpec = spec.input_spec(port)
+            st = EdgeStats(f"{ispec.from_} -> {spec.id}/{port}")
+            self.stats[port] = st
+            self.queues[port] = InputQueue(ispec, st)
+            m = TIMER_RE.match(ispec.from_)
+            if m:
+                n = float(m.group(2))
+                self.timers[port] = 1.0 / n if m.group(1) == "hz" else n / 1000.0
+        self.wake = asyncio.Event()
+        self.state = "created"  # created | running | finished | failed
+        self.restarts = 0
+        self.failures = 0
+        self.last_error = ""
+        self._restart_times: list[float] = []
+        self._last_arrival: dict[str, float] = {}
+        self._timed_out: set[str] = set()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.busy_s = 0.0
+
+    # ----- delivery (called by the worker) -----
+    async def deliver(self, port: str, msg: Message, *, blocking: bool) -> None:
+        q = self.queues[port]
+        if self.state in ("failed", "finished"):
+            q.stats.dropped_failed += 1
+            return
+        if blocking and q.policy == "backpressure":
+            await q.wait_space()
+        q.put_nowait(next(_order), msg)
+        self.wake.set()
+
+    def close_input(self, port: str) -> None:
+        self.queues[port].eos = True
+        self.wake.set()
+
+    # ----- lifecycle -----
+    async def start(self) -> None:
+        """Setup, then start the input loop, timers and (for sources) `run`."""
+        await self._setup()
+        self.state = "running"
+        self._tasks.append(asyncio.create_task(self._input_loop(), name=f"{self.node_id}:inputs"))
+        for port, period in self.timers.items():
+            self._tasks.append(asyncio.create_task(self._timer(port, period), name=f"{self.node_id}:{port}"))
+        if self.cls.is_source():
+            self._tasks.append(asyncio.create_task(self._run_source(), name=f"{self.node_id}:run"))
+
+    async def _setup(self) -> None:
+        await self.node.setup(self.ctx)
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        try:
+            await asyncio.wait_for(self.node.teardown(), timeout=0.5)
+        except Exception as exc:  # teardown must not stop the others' teardown
+            self.ctx.log.warning("teardown failed: %s", exc)
+
+    def _data_inputs(self) -> list[str]:
+        return [p for p in self.queues if p not in self.timers]
+
+    def _inputs_closed(self) -> bool:
+        data = self._data_inputs()
+        return bool(data) and all(self.queues[p].eos and not len(self.queues[p]) for p in data)
+
+    async def _finish(self) -> None:
+        if self.state == "running":
+            self.state = "finished"
+            await self.worker.node_finished(self)
+
+    async def _input_loop(self) -> None:
+        while True:
+            port = self._next_port()
+            if port is None:
+                if self._inputs_closed() and not self.cls.is_source():
+                    await self._finish()
+                    return
+                self.wake.clear()
+                timeout = self._next_timeout()
+                try:
+                    if timeout is None:
+                        await self.wake.wait()
+                    else:
+                        await asyncio.wait_for(self.wake.wait(), timeout=max(0.0, timeout))
+                except TimeoutError:
+                    await self._fire_timeouts()
+                continue
+            q = self.queues[port]
+            msg = q.pop()
+            now = time.time_ns()
+            q.stats.received += 1
+            q.stats.latency.add(now - msg.t_emit_ns)
+            q.stats.sense_latency.add(now - msg.t_sense_ns)
+            self._last_arrival[port] = time.monotonic()
+            self._timed_out.discard(port)
+            t0 = time.perf_counter()
+            try:
+                await self.node.on_input(port, msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not await self._on_failure("on_input", exc):
+                    return
+            finally:
+                self.busy_s += time.perf_counter() - t0
+
+    def _next_port(self) -> str | None:
+        best, best_order = None, None
+        for port, q in self.queues.items():
+            o = q.head_order()
+            if o is not None and (best_order is None or o < best_order):
+                best, best_order = port, o
+        return best
+
+    def _next_timeout(self) -> float | None:
+        now = time.monotonic()
+        deadlines = [self._last_arrival[p] + q.spec.timeout_ms / 1000.0 - now
+                     for p, q in self.queues.items()
+                     if q.spec.timeout_ms and p in self._last_arrival and p not in self._timed_out]
+        return min(deadlines) if deadlines else None
+
+    async def _fire_timeouts(self) -> None:
+        now = time.monotonic()
+        for p, q in self.queues.items():
+            if q.spec.timeout_ms and p in self._last_arrival and p not in self._timed_out \
+                    and now - self._last_arrival[p] >= q.spec.timeout_ms / 1000.0:
+                self._timed_out.add(p)
+                self.ctx.counter(f"timeouts.{p}")
+                try:
+                    await self.node.on_timeout(p)
+                except Exception as exc:
+                    await self._on_failure("on_timeout", exc)
+
+    async def _timer(self, port: str, period_s: float) -> None:
+        period_ns = int(period_s * 1e9)
+        t_next = self.clock.now_ns()
+        seq = 0
+        topic = self.queues[port].spec.from_
+        while True:
+            t_next += period_ns
+            await self.clock.sleep_until_ns(t_next)
+            now = self.clock.now_ns()
+            self.queues[port].stats.observe_seq(topic, 0, seq)
+            await self.deliver(port, Message(topic, seq, now, now, seq), blocking=True)
+            seq += 1
+
+    async def _run_source(self) -> None:
+        while True:
+            try:
+                await self.node.run(self.ctx)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if await self._on_failure("run", exc):
+                    continue
+                return
+            if self.restart.policy == "always" and not self.worker.stop_event.is_set() and self._may_restart():
+                await self._restart_node("run returned")
+                continue
+            await self._finish()
+            return
+
+    def _may_restart(self) -> bool:
+        now = time.monotonic()
+        self._restart_times = [t for t in self._restart_times if now - t < self.restart.window_s]
+        return len(self._restart_times) < self.restart.max_restarts
+
+    async def _restart_node(self, why: str) -> None:
+        delay = min(self.restart.backoff_ms * 2 ** len(self._restart_times), self.restart.backoff_max_ms) / 1000.0
+        self._restart_times.append(time.monotonic())
+        self.restarts += 1
+        self.ctx.log.warning("restarting (%s) in %.0f ms [restart %d]", why, delay * 1000, self.restarts)
+        await asyncio.sleep(delay)
+        try:
+            await asyncio.wait_for(self.node.teardown(), timeout=0.5)
+        except Exception:
+            pass
+        self.node = self.cls()
+        await self._setup()
+
+    async def _on_failure(self, hook: str, exc: BaseException) -> bool:
+        """Log, count and report a failure; return True when the node was restarted and goes on."""
+        self.failures += 1
+        self.last_error = f"{hook}: {type(exc).__name__}: {exc}"
+        self.ctx.log.error("%s failed: %s\n%s", hook, exc, "".join(traceback.format_exception(exc)).rstrip())
+        if self.restart.policy in ("on-failure", "always") and self._may_restart():
+            try:
+                await self._restart_node(f"{hook} failed")
+                return True
+            except Exception as exc2:
+                self.last_error = f"setup after restart: {exc2}"
+        self.state = "failed"
+        for q in self.queues.values():
+            q.stats.dropped_failed += q.discard_all()
+        await self.worker.node_failed(self)
+        return False
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"state": self.state, "restarts": self.restarts, "failures": self.failures,
+                "error": self.last_error, "busy_s": round(self.busy_s, 6), "counters": dict(self.ctx.counters)}

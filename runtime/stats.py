@@ -1,0 +1,75 @@
+"""Summaries of edge statistics: rates, latency percentiles, drops; and the exit summary table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .qos import EdgeStats
+
+__all__ = ["edge_summary", "merge_snapshots", "summary_rows", "print_summary"]
+
+
+def _pcts(samples: list[int]) -> dict[str, float]:
+    if not samples:
+        return {"p50_us": float("nan"), "p99_us": float("nan"), "max_us": float("nan")}
+    a = np.asarray(samples, dtype=np.float64) / 1000.0
+    p50, p99 = np.percentile(a, [50, 99])
+    return {"p50_us": float(p50), "p99_us": float(p99), "max_us": float(a.max())}
+
+
+def edge_summary(st: EdgeStats) -> dict[str, Any]:
+    return {"received": st.received, "dropped": st.dropped, "dropped_queue": st.dropped_queue,
+            "dropped_gap": st.dropped_gap, "dropped_failed": st.dropped_failed, "queue_depth": st.queue_depth,
+            "closed": st.closed, "latency": _pcts(st.latency.samples()),
+            "sense_latency": _pcts(st.sense_latency.samples())}
+
+
+def merge_snapshots(snaps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Combine the latest snapshot of every agent into one view: edges, outputs, nodes, agents."""
+    edges: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    nodes: dict[str, Any] = {}
+    for agent, s in snaps.items():
+        edges.update(s.get("edges", {}))
+        outputs.update(s.get("outputs", {}))
+        for n, v in s.get("nodes", {}).items():
+            nodes[n] = {**v, "agent": agent}
+    return {"edges": edges, "outputs": outputs, "nodes": nodes, "agents": snaps}
+
+
+def summary_rows(view: dict[str, Any], duration_s: float) -> list[dict[str, Any]]:
+    rows = []
+    for name, e in sorted(view["edges"].items()):
+        src = name.split(" -> ")[0]
+        sent = view["outputs"].get(src, {}).get("sent")
+        rows.append({"edge": name, "sent": sent, "received": e["received"], "dropped": e["dropped"],
+                     "rate_hz": e["received"] / duration_s if duration_s > 0 else float("nan"),
+                     "p50_us": e["latency"]["p50_us"], "p99_us": e["latency"]["p99_us"],
+                     "e2e_p99_us": e["sense_latency"]["p99_us"]})
+    return rows
+
+
+def print_summary(view: dict[str, Any], duration_s: float, *, title: str = "edgeloop run summary") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{title} ({duration_s:.2f} s)")
+    for col in ("edge", "sent", "received", "dropped", "rate Hz", "latency p50 µs", "p99 µs", "sense→here p99 µs"):
+        t.add_column(col, justify="left" if col == "edge" else "right")
+    f = lambda v: "-" if v is None or v != v else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}")  # noqa: E731
+    for r in summary_rows(view, duration_s):
+        t.add_row(r["edge"], "-" if r["sent"] is None else f"{r['sent']:,}", f"{r['received']:,}",
+                  f"{r['dropped']:,}", f(r["rate_hz"]), f(r["p50_us"]), f(r["p99_us"]), f(r["e2e_p99_us"]))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    console.print(t)
+    bad = {n: v for n, v in view["nodes"].items() if v.get("failures") or v.get("restarts")}
+    for n, v in bad.items():
+        console.print(f"node [bold]{n}[/] ({v['agent']}): state {v['state']}, failures {v['failures']}, "
+                      f"restarts {v['restarts']} {v.get('error', '')}")
+    mal = sum(a.get("malformed", 0) for a in view["agents"].values())
+    if mal:
+        console.print(f"malformed messages dropped: {mal}")

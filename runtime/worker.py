@@ -1,0 +1,429 @@
+"""One agent's process: its nodes on one asyncio loop, their sockets, routing, and the control channel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import zmq
+import zmq.asyncio
+
+from .clock import Clock, SimClock, WallClock
+from .codec import EOS, decode, encode, readonly, to_wire_payload
+from .errors import CodecError, GraphError
+from .graph import Graph, RestartSpec, load_graph
+from .message import Message, Payload
+from .runner import NodeRunner
+from .stats import edge_summary
+from .wiring import Wiring
+
+__all__ = ["AgentWorker", "WorkerPlan", "main"]
+
+log = logging.getLogger("edgeloop.worker")
+_HWM = 1000
+_HEARTBEAT_S = 0.5
+
+
+@dataclass
+class WorkerPlan:
+    """Everything a worker process needs, passed by the launcher as JSON."""
+
+    agent: str
+    graph_text: str
+    graph_file: str
+    overrides: list[str]
+    wiring: dict[str, Any]
+    incarnation: int = 0
+    run_dir: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerPlan:
+        return cls(**json.loads(text))
+
+
+@dataclass
+class _Route:
+    """Where one output goes."""
+
+    topic: str
+    local: list[tuple[NodeRunner, str]] = field(default_factory=list)
+    lossy: list[zmq.Socket[Any]] = field(default_factory=list)  # sync shadows of PUSH sockets
+    bp: list[tuple[zmq.asyncio.Socket, zmq.Socket[Any]]] = field(default_factory=list)
+    seq: int = 0
+    sent: int = 0
+    send_drops: int = 0
+    bytes: int = 0
+
+
+class AgentWorker:
+    """Owns the nodes of one agent and every socket they need; nodes only see their context."""
+
+    def __init__(self, graph: Graph, agent: str, wiring: Wiring, *, incarnation: int = 0,
+                 clock: Clock | None = None, zctx: zmq.asyncio.Context | None = None) -> None:
+        self.graph = graph
+        self.agent = agent
+        self.wiring = wiring
+        self.incarnation = incarnation
+        self.clock = clock or (SimClock() if graph.spec.clock == "sim" else WallClock())
+        self.zctx = zctx or zmq.asyncio.Context()
+        self.stop_event = asyncio.Event()
+        self.done_event = asyncio.Event()
+        self.failed_nodes: set[str] = set()
+        self.malformed = 0
+        self.unroutable = 0
+        self.runners: dict[str, NodeRunner] = {}
+        agent_restart = graph.agents[agent].restart
+        for spec in graph.nodes_of(agent):
+            restart = spec.restart or RestartSpec()
+            self.runners[spec.id] = NodeRunner(self, spec, graph.classes[spec.id], graph.params[spec.id],
+                                               restart, self.clock)
+        del agent_restart
+        self.routes: dict[tuple[str, str], _Route] = {}
+        self._sockets: list[zmq.asyncio.Socket] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._remote_in: dict[str, list[tuple[NodeRunner, str]]] = {}  # topic -> local targets fed remotely
+        self.on_event: Any = None  # async callback(kind, dict) to the launcher
+
+    # ----- sockets -----
+    def _socket(self, kind: int) -> zmq.asyncio.Socket:
+        s = self.zctx.socket(kind)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.SNDHWM, _HWM)
+        s.setsockopt(zmq.RCVHWM, _HWM)
+        self._sockets.append(s)
+        return s
+
+    def bind_inboxes(self) -> None:
+        """Bind this agent's lossy inbox and one inbox per backpressure input fed from elsewhere."""
+        w = self.wiring
+        ep = w.inbox[self.agent]
+        self._inbox = self._socket(zmq.PULL)
+        self._inbox.bind(w.bind.get(ep, ep))
+        self._bp_inboxes: list[tuple[zmq.asyncio.Socket, NodeRunner, str]] = []
+        for key, ep in w.bp_inbox.items():
+            node_id, port = key.split("/")
+            if node_id in self.runners:
+                s = self._socket(zmq.PULL)
+                s.bind(w.bind.get(ep, ep))
+                self._bp_inboxes.append((s, self.runners[node_id], port))
+
+    def connect_routes(self) -> None:
+        """Build every output's route: local queues by reference, remote agents over PUSH sockets."""
+        push_by_ep: dict[str, zmq.asyncio.Socket] = {}
+
+        def push(ep: str) -> zmq.asyncio.Socket:
+            if ep not in push_by_ep:
+                s = self._socket(zmq.PUSH)
+                s.connect(ep)
+                push_by_ep[ep] = s
+            return push_by_ep[ep]
+
+        for node_id in self.runners:
+            for port in self.graph.outputs[node_id]:
+                self.routes[(node_id, port)] = _Route(f"{node_id}/{port}")
+        lossy_agents: dict[tuple[str, str], set[str]] = {}
+        for e in self.graph.edges:
+            if e.is_timer:
+                continue
+            src_node, port = e.source.split("/")
+            src_agent, dst_agent = self.graph.agent_of(src_node), self.graph.agent_of(e.target_node)
+            if src_agent == self.agent:
+                route = self.routes[(src_node, port)]
+                if dst_agent == self.agent:
+                    route.local.append((self.runners[e.target_node], e.target_input))
+                elif e.spec.policy == "backpressure":
+                    s = push(self.wiring.bp_inbox[f"{e.target_node}/{e.target_input}"])
+                    route.bp.append((s, zmq.Socket.shadow(s.underlying)))
+                else:
+                    lossy_agents.setdefault((src_node, port), set()).add(dst_agent)
+            if dst_agent == self.agent and src_agent != self.agent and e.spec.policy != "backpressure":
+                self._remote_in.setdefault(e.source, []).append((self.runners[e.target_node], e.target_input))
+        for (src_node, port), agents in lossy_agents.items():
+            for a in sorted(agents):
+                self.routes[(src_node, port)].lossy.append(zmq.Socket.shadow(push(self.wiring.inbox[a]).underlying))
+        self._push_sockets = list(push_by_ep.values())
+
+    async def wait_connected(self, timeout_s: float = 10.0) -> None:
+        """The ready barrier: every PUSH has a live connection before any source starts."""
+        monitors = []
+        for s in self._push_sockets:
+            monitors.append((s, s.get_monitor_socket(zmq.EVENT_CONNECTED)))
+        try:
+            deadline = time.monotonic() + timeout_s
+            for s, mon in monitors:
+                while True:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise GraphError(f"agent '{self.agent}': a peer did not accept connections within "
+                                         f"{timeout_s:.0f} s ({s.getsockopt(zmq.LAST_ENDPOINT)!r})")
+                    if await mon.poll(int(remaining * 1000)):
+                        evt = await mon.recv_multipart()
+                        if int.from_bytes(evt[0][:2], "little") == zmq.EVENT_CONNECTED:
+                            break
+        finally:
+            for s, mon in monitors:
+                s.disable_monitor()
+                mon.close(linger=0)
+
+    # ----- data path -----
+    async def emit(self, node_id: str, port: str, payload: Payload, t_sense: int | None) -> None:
+        route = self.routes.get((node_id, port))
+        if route is None:
+            raise GraphError(f"node '{node_id}' emitted on output '{port}', which is not declared "
+                             f"(outputs: {', '.join(self.graph.outputs[node_id]) or 'none'})")
+        now = time.time_ns() if isinstance(self.clock, WallClock) else self.clock.now_ns()
+        payload = to_wire_payload(payload)
+        msg = Message(route.topic, route.seq, now if t_sense is None else t_sense, now, payload)
+        route.seq += 1
+        route.sent += 1
+        if route.local:
+            ro = Message(msg.topic, msg.seq, msg.t_sense_ns, msg.t_emit_ns, readonly(payload))
+            for runner, inp in route.local:
+                await runner.deliver(inp, ro, blocking=True)
+        if route.lossy or route.bp:
+            frames = encode(msg, incarnation=self.incarnation)
+            route.bytes += sum(len(f) if isinstance(f, bytes) else memoryview(f).nbytes for f in frames)
+            for sync in route.lossy:
+                try:
+                    sync.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    route.send_drops += 1  # the receiver counts the same loss as a sequence gap
+            for asock, sync in route.bp:
+                try:
+                    sync.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    await self._send_blocking(asock, frames)
+
+    async def _send_blocking(self, sock: zmq.asyncio.Socket, frames: list[Any]) -> None:
+        while not self.stop_event.is_set():
+            if await sock.poll(200, zmq.POLLOUT):
+                await sock.send_multipart(frames, copy=False)
+                return
+
+    async def _send_eos(self, route: _Route) -> None:
+        eos = Message(route.topic, route.seq, 0, time.time_ns(), None)
+        for runner, inp in route.local:
+            runner.close_input(inp)
+        if route.lossy or route.bp:
+            frames = encode(eos, kind=EOS, incarnation=self.incarnation)
+            for sync in route.lossy:
+                sock = zmq.asyncio.Socket.shadow(sync.underlying)
+                await asyncio.wait_for(self._send_blocking(sock, frames), timeout=5.0)
+            for asock, _ in route.bp:
+                await asyncio.wait_for(self._send_blocking(asock, frames), timeout=5.0)
+
+    def _handle_frames(self, frames: list[Any], targets_for: Any) -> list[tuple[NodeRunner, str, Message, str]]:
+        try:
+            kind, msg, inc = decode(frames)
+        except CodecError as exc:
+            self.malformed += 1
+            if self.malformed <= 10 or self.malformed % 1000 == 0:
+                log.warning("dropped malformed message #%d: %s", self.malformed, exc)
+            return []
+        targets = targets_for(msg.topic)
+        if not targets:
+            self.unroutable += 1
+            return []
+        out = []
+        for runner, port in targets:
+            st = runner.stats[port]
+            # An EOS carries the number of messages sent, so a trailing gap is counted exactly too.
+            st.observe_seq(msg.topic, inc, msg.seq)
+            if kind == EOS:
+                runner.close_input(port)
+            else:
+                out.append((runner, port, msg, kind))
+        return out
+
+    async def _pump_lossy(self) -> None:
+        sync = zmq.Socket.shadow(self._inbox.underlying)
+        targets_for = self._remote_in.get
+        while True:
+            await self._inbox.poll(1000, zmq.POLLIN)
+            for _ in range(4096):  # drain what is there, then yield to the loop
+                try:
+                    frames = sync.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                for runner, port, msg, _ in self._handle_frames(frames, targets_for):
+                    await runner.deliver(port, msg, blocking=False)
+
+    async def _pump_bp(self, sock: zmq.asyncio.Socket, runner: NodeRunner, port: str) -> None:
+        q = runner.queues[port]
+        targets = [(runner, port)]
+        while True:
+            await q.wait_space()  # stop reading while the queue is full: the sender's PUSH blocks
+            frames = await sock.recv_multipart(copy=False)
+            for r, p, msg, _ in self._handle_frames(frames, lambda _t: targets):
+                await r.deliver(p, msg, blocking=True)
+
+    # ----- lifecycle -----
+    async def start_nodes(self) -> None:
+        if hasattr(self, "_inbox"):
+            self._tasks.append(asyncio.create_task(self._pump_lossy(), name="pump-lossy"))
+            for s, r, p in self._bp_inboxes:
+                self._tasks.append(asyncio.create_task(self._pump_bp(s, r, p), name=f"pump-{r.node_id}-{p}"))
+        # Sinks first, sources last, so nothing a source emits finds a node not yet set up.
+        order = sorted(self.runners.values(), key=lambda r: r.cls.is_source())
+        for r in order:
+            try:
+                await r.start()
+            except Exception as exc:
+                await r._on_failure("setup", exc)
+        if all(r.state in ("finished", "failed") for r in self.runners.values()):
+            self.done_event.set()
+
+    async def node_finished(self, runner: NodeRunner) -> None:
+        for port in self.graph.outputs[runner.node_id]:
+            await self._send_eos(self.routes[(runner.node_id, port)])
+        if all(r.state in ("finished", "failed") for r in self.runners.values()):
+            self.done_event.set()
+
+    async def node_failed(self, runner: NodeRunner) -> None:
+        self.failed_nodes.add(runner.node_id)
+        if self.on_event is not None:
+            await self.on_event("node_failed", {"node": runner.node_id, "error": runner.last_error})
+        await self.node_finished(runner)
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        await asyncio.gather(*(r.stop() for r in self.runners.values()), return_exceptions=True)
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def close(self) -> None:
+        for s in self._sockets:
+            s.close(linger=0)
+        self._sockets.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Stats for the launcher, `edgeloop top` and the exit summary (plain msgpack types)."""
+        import psutil
+
+        proc = psutil.Process()
+        edges = {}
+        for r in self.runners.values():
+            for port, st in r.stats.items():
+                edges[st.name] = edge_summary(st)
+        outputs = {route.topic: {"sent": route.sent, "send_drops": route.send_drops, "bytes": route.bytes}
+                   for route in self.routes.values()}
+        return {"agent": self.agent, "pid": os.getpid(), "incarnation": self.incarnation,
+                "cpu_s": sum(proc.cpu_times()[:2]), "rss": proc.memory_info().rss, "t": time.time(),
+                "malformed": self.malformed, "unroutable": self.unroutable,
+                "nodes": {r.node_id: r.snapshot() for r in self.runners.values()},
+                "edges": edges, "outputs": outputs}
+
+
+# ----- process entry point -----
+class _NodeFilter(logging.Filter):
+    def __init__(self, agent: str) -> None:
+        super().__init__()
+        self.agent = agent
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.node = getattr(record, "node", "-")
+        record.agent = self.agent
+        return True
+
+
+def setup_logging(agent: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s [%(agent)s/%(node)s] %(message)s",
+                                           "%H:%M:%S"))
+    handler.addFilter(_NodeFilter(agent))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(os.environ.get("EDGELOOP_LOG", "INFO").upper())
+
+
+async def _serve(plan: WorkerPlan) -> int:
+    graph = load_graph(plan.graph_file, plan.overrides, text=plan.graph_text)
+    wiring = Wiring.from_dict(plan.wiring)
+    zctx = zmq.asyncio.Context()
+    worker = AgentWorker(graph, plan.agent, wiring, incarnation=plan.incarnation, zctx=zctx)
+    ctl = zctx.socket(zmq.DEALER)
+    ctl.setsockopt(zmq.LINGER, 200)
+    ctl.setsockopt(zmq.IDENTITY, plan.agent.encode())
+    ctl.connect(wiring.control)
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_requested.set)
+
+    async def send(kind: str, body: dict[str, Any]) -> None:
+        await ctl.send(msgpack.packb({"t": kind, "agent": plan.agent, "inc": plan.incarnation, **body}))
+
+    worker.on_event = send
+    exit_code = 0
+    try:
+        worker.bind_inboxes()
+        worker.connect_routes()
+        await send("bound", {"pid": os.getpid()})
+        # Wait for 'connect' (every agent has bound), then the ready barrier, then 'start'.
+        started = False
+        heartbeat_at = time.monotonic()
+        parent = int(os.environ.get("EDGELOOP_PARENT_PID", "0"))
+        while not stop_requested.is_set():
+            if parent and os.getppid() != parent:
+                log.error("launcher (pid %d) is gone: stopping", parent)
+                break
+            timeout_ms = max(0, int((heartbeat_at - time.monotonic()) * 1000))
+            if await ctl.poll(min(timeout_ms, 100)):
+                cmd = msgpack.unpackb(await ctl.recv(), raw=False)
+                kind = cmd.get("t") if isinstance(cmd, dict) else None
+                if kind == "connect":
+                    await worker.wait_connected()
+                    await send("ready", {})
+                elif kind == "start" and not started:
+                    started = True
+                    await worker.start_nodes()
+                elif kind == "stop":
+                    break
+            if time.monotonic() >= heartbeat_at:
+                heartbeat_at = time.monotonic() + _HEARTBEAT_S
+                await send("stats", worker.snapshot())
+            if started and worker.done_event.is_set():
+                await send("done", {})
+                worker.done_event.clear()
+    except GraphError as exc:
+        log.error("%s", exc)
+        exit_code = 3
+    finally:
+        await worker.stop()
+        if worker.failed_nodes:
+            exit_code = exit_code or 1
+        try:
+            await send("bye", {"stats": worker.snapshot(), "code": exit_code})
+        except zmq.ZMQError:
+            pass
+        worker.close()
+        ctl.close(linger=200)
+        zctx.term()
+    return exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m runtime.worker PLAN_JSON_FILE`: run one agent until told to stop."""
+    args = sys.argv[1:] if argv is None else argv
+    with open(args[0], encoding="utf-8") as f:
+        plan = WorkerPlan.from_json(f.read())
+    os.environ.update(plan.env)
+    setup_logging(plan.agent)
+    return asyncio.run(_serve(plan))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

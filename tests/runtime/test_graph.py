@@ -1,0 +1,63 @@
+"""Graph files: every valid example loads; every invalid one fails with its file:line:key message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runtime.errors import GraphError
+from runtime.graph import load_graph
+from runtime.render import to_dot, to_mermaid
+
+GRAPHS = Path(__file__).resolve().parent.parent / "graphs"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("path", sorted(GRAPHS.glob("valid-*.yaml")), ids=lambda p: p.name)
+def test_valid_graphs_load(path: Path) -> None:
+    g = load_graph(path)
+    assert g.spec.nodes
+    assert to_mermaid(g).startswith("flowchart")
+    assert to_dot(g).startswith("digraph")
+
+
+@pytest.mark.parametrize("path", sorted(GRAPHS.glob("invalid-*.yaml")), ids=lambda p: p.name)
+def test_invalid_graphs_name_file_line_and_key(path: Path) -> None:
+    expected = path.read_text().splitlines()[0].removeprefix("# expect: ")
+    with pytest.raises(GraphError) as info:
+        load_graph(path)
+    assert expected in str(info.value)
+
+
+def test_demo_example_is_valid() -> None:
+    g = load_graph(EXAMPLES / "demo.yaml")
+    assert len(g.agents) >= 2
+
+
+def test_size_cap(tmp_path: Path) -> None:
+    p = tmp_path / "huge.yaml"
+    p.write_text("name: x\n" + "# pad\n" * 300_000)
+    with pytest.raises(GraphError, match="limit for graph files"):
+        load_graph(p)
+
+
+def test_set_overrides_and_their_errors() -> None:
+    g = load_graph(GRAPHS / "valid-minimal.yaml", ["src.count=7"])
+    assert g.params["src"].count == 7
+    with pytest.raises(GraphError, match="no node 'nope'"):
+        load_graph(GRAPHS / "valid-minimal.yaml", ["nope.count=7"])
+    with pytest.raises(GraphError, match="parameter 'count'"):
+        load_graph(GRAPHS / "valid-minimal.yaml", ["src.count=lots"])
+
+
+def test_feedback_edges_found() -> None:
+    text = """
+name: loop
+nodes:
+  - {id: a, uses: transform.relay, inputs: {in: b/out}}
+  - {id: b, uses: transform.relay, inputs: {in: a/out}}
+"""
+    g = load_graph("loop.yaml", text=text)
+    assert len(g.feedback_edges()) == 1
+    assert "-.->" in to_mermaid(g)
