@@ -21,9 +21,8 @@ class Actuator(Node):
     `max_age_ms` are rejected even while messages keep arriving. Subclasses override `act(value)`.
     """
 
-    inputs = ("cmd",)
+    inputs = ("cmd", "tick")  # `tick` (e.g. a timer) keeps the node alive after `cmd`'s upstream ends
     outputs = ("state",)
-    dynamic_inputs = True
 
     class Params(Params):
         safe: Any = Field(0, description="the safe command, entered on stale input")
@@ -39,6 +38,8 @@ class Actuator(Node):
         """Drive the hardware (subclasses)."""
 
     async def on_input(self, port: str, msg: Message) -> None:
+        if port != "cmd":
+            return
         p = self.ctx.params
         if p.max_age_ms is not None and time.time_ns() - msg.t_sense_ns > p.max_age_ms * 1e6:
             self.ctx.counter("rejected_stale")
@@ -47,6 +48,7 @@ class Actuator(Node):
         self.ctx.counter("commands")
         if self.in_safe_state:
             self.in_safe_state = False
+            self.ctx.counter("resumes")
             await self.ctx.emit("state", {"safe": False, "reason": "commands resumed"}, t_sense=msg)
         self.last = msg.payload
         await self.act(msg.payload)

@@ -27,7 +27,7 @@ class Case:
 
     def __post_init__(self) -> None:
         if self.ratio is None and self.baseline not in (None, 0):
-            self.ratio = float(self.value) / float(self.baseline)  # type: ignore[arg-type]
+            self.ratio = float(self.value) / float(self.baseline)
         if self.met is None:
             self.met = True if self.target is None else _check(self.target, self)
 
@@ -67,7 +67,7 @@ def print_table(cases: list[Case], title: str = "") -> None:
     table = Table(title=title or None)
     for col in ("case", "value", "unit", "baseline", "ratio", "target", "met"):
         table.add_column(col, justify="right" if col in ("value", "baseline", "ratio") else "left")
-    fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+    fmt: Any = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
     for c in cases:
         met = "" if c.target is None else ("yes" if c.met else "MISSED")
         table.add_row(c.name, fmt(float(c.value)), c.unit, fmt(c.baseline), fmt(c.ratio), c.target or "", met)

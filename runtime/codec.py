@@ -48,15 +48,16 @@ def _check_dtype(dt: np.dtype[Any]) -> None:
 
 
 def _dtype_descr(dt: np.dtype[Any]) -> Any:
-    return [[n, s] for n, s in dt.descr] if dt.fields is not None else dt.str
+    return [[*d[:2], list(d[2])] if len(d) == 3 else list(d) for d in dt.descr] if dt.fields is not None else dt.str
 
 
 def _dtype_from_descr(descr: Any) -> np.dtype[Any]:
     try:
         if isinstance(descr, str):
             dt = np.dtype(descr)
-        elif isinstance(descr, list) and all(isinstance(d, list) and len(d) == 2 for d in descr):
-            dt = np.dtype([(str(n), str(s)) for n, s in descr])
+        elif isinstance(descr, list) and all(isinstance(d, list) and len(d) in (2, 3) for d in descr):
+            dt = np.dtype([(str(d[0]), str(d[1]), tuple(d[2])) if len(d) == 3 else (str(d[0]), str(d[1]))
+                           for d in descr])
         else:
             raise TypeError(descr)
     except (TypeError, ValueError) as exc:
@@ -106,7 +107,7 @@ def encode(msg: Message, *, kind: str = "m", incarnation: int = 0) -> list[Any]:
     def default(obj: Any) -> Any:
         if isinstance(obj, np.ndarray):
             _check_dtype(obj.dtype)
-            arr = np.ascontiguousarray(obj)
+            arr = obj if obj.flags.c_contiguous else obj.copy(order="C")
             meta = msgpack.packb([len(buffers), _dtype_descr(arr.dtype), list(arr.shape)])
             buffers.append(arr.data if arr.nbytes >= COPY_THRESHOLD else arr.tobytes())
             return msgpack.ExtType(_EXT_ARRAY, meta)

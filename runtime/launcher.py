@@ -135,9 +135,14 @@ class Launcher:
                 await self._poll_control(ctl, 0.05)
                 for a in self.agents.values():
                     await self._supervise(a, ctl)
-                if t_running is None and all(a.state == "running" for a in self.agents.values()):
+                if t_running is None and all(a.state in ("running", "done") for a in self.agents.values()):
                     t_running = time.monotonic()
                     self.started.set()
+                if t_running is None:
+                    for a in self.agents.values():
+                        if a.state == "exited" and a.restart_at is None:
+                            raise GraphError(f"agent '{a.name}' exited during start-up (code "
+                                             f"{a.proc.returncode if a.proc else '?'}); its log above says why")
                 live = [a for a in self.agents.values() if a.state != "exited" or a.restart_at is not None]
                 if t_running is not None and (not live or all(a.state == "done" for a in live)):
                     break
@@ -172,14 +177,23 @@ class Launcher:
         kind = m.get("t")
         if kind == "bound":
             a.state = "bound"
-            if all(x.state in ("bound", "ready", "running", "done") for x in self.agents.values()) or self.started.is_set():
+            if all(x.state != "spawned" for x in self.agents.values()) or self.started.is_set():
                 for x in self.agents.values():
                     if x.state == "bound":
                         await self._send(ctl, x.name, "connect")
         elif kind == "ready":
             a.state = "ready"
             await self._send(ctl, name, "start")
-            a.state = "running"
+        elif kind == "started":
+            # Sources and timers start only once every agent's nodes are set up (or at once after a restart).
+            a.state = "started"
+            if self.started.is_set():
+                await self._send(ctl, name, "go")
+                a.state = "running"
+            elif all(x.state == "started" for x in self.agents.values()):
+                for x in self.agents.values():
+                    await self._send(ctl, x.name, "go")
+                    x.state = "running"
         elif kind == "stats":
             self.snapshots[name] = m
             if self.on_stats is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
+from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -30,7 +30,7 @@ def import_target(target: str) -> Any:
         raise GraphError(f"module '{module_name}' has no attribute '{attr}' (from '{target}')") from exc
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_plugin_table(group: str) -> dict[str, str]:
     """Merge the name → target tables that packages register under entry-point `group`.
 

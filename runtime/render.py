@@ -38,7 +38,7 @@ def to_mermaid(graph: Graph) -> str:
 
 def to_dot(graph: Graph) -> str:
     lines = [f'digraph "{graph.spec.name}" {{', "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
-    for i, agent in enumerate(graph.agents):
+    for agent in graph.agents:
         lines.append(f'  subgraph "cluster_{agent}" {{ label="{agent}"; style=rounded;')
         for n in graph.nodes_of(agent):
             lines.append(f'    "{n.id}" [label="{n.id}\\n{n.uses}"];')

@@ -93,15 +93,25 @@ class NodeRunner:
         self.wake.set()
 
     def close_input(self, port: str) -> None:
-        self.queues[port].eos = True
+        """The upstream finished. An input with `timeout_ms` is then stale at once (its deadline is now)."""
+        q = self.queues[port]
+        q.eos = True
+        q.stats.closed = True
+        if q.spec.timeout_ms and port in self._last_arrival:
+            self._last_arrival[port] = time.monotonic() - q.spec.timeout_ms / 1000.0
         self.wake.set()
 
     # ----- lifecycle -----
     async def start(self) -> None:
-        """Setup, then start the input loop, timers and (for sources) `run`."""
+        """Setup, then start the input loop. Timers and `run` wait for `go` (all agents started)."""
         await self._setup()
         self.state = "running"
         self._tasks.append(asyncio.create_task(self._input_loop(), name=f"{self.node_id}:inputs"))
+
+    def go(self) -> None:
+        """Start timers and, for sources, `run`: every node of every agent is set up by now."""
+        if self.state != "running":
+            return
         for port, period in self.timers.items():
             self._tasks.append(asyncio.create_task(self._timer(port, period), name=f"{self.node_id}:{port}"))
         if self.cls.is_source():
@@ -125,7 +135,8 @@ class NodeRunner:
 
     def _inputs_closed(self) -> bool:
         data = self._data_inputs()
-        return bool(data) and all(self.queues[p].eos and not len(self.queues[p]) for p in data)
+        # Timers never close, so a node fed by a timer runs until the graph stops.
+        return bool(data) and not self.timers and all(self.queues[p].eos and not len(self.queues[p]) for p in data)
 
     async def _finish(self) -> None:
         if self.state == "running":
@@ -134,6 +145,9 @@ class NodeRunner:
 
     async def _input_loop(self) -> None:
         while True:
+            timeout = self._next_timeout()
+            if timeout is not None and timeout <= 0:
+                await self._fire_timeouts()
             port = self._next_port()
             if port is None:
                 if self._inputs_closed() and not self.cls.is_source():

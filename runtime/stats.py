@@ -58,7 +58,7 @@ def print_summary(view: dict[str, Any], duration_s: float, *, title: str = "edge
     t = Table(title=f"{title} ({duration_s:.2f} s)")
     for col in ("edge", "sent", "received", "dropped", "rate Hz", "latency p50 µs", "p99 µs", "sense→here p99 µs"):
         t.add_column(col, justify="left" if col == "edge" else "right")
-    f = lambda v: "-" if v is None or v != v else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}")  # noqa: E731
+    f: Any = lambda v: "-" if v is None or v != v else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}")  # noqa: E731
     for r in summary_rows(view, duration_s):
         t.add_row(r["edge"], "-" if r["sent"] is None else f"{r['sent']:,}", f"{r['received']:,}",
                   f"{r['dropped']:,}", f(r["rate_hz"]), f(r["p50_us"]), f(r["p99_us"]), f(r["e2e_p99_us"]))

@@ -122,10 +122,13 @@ class AgentWorker:
     def connect_routes(self) -> None:
         """Build every output's route: local queues by reference, remote agents over PUSH sockets."""
         push_by_ep: dict[str, zmq.asyncio.Socket] = {}
+        self._monitors: list[tuple[zmq.asyncio.Socket, zmq.asyncio.Socket]] = []
 
         def push(ep: str) -> zmq.asyncio.Socket:
             if ep not in push_by_ep:
                 s = self._socket(zmq.PUSH)
+                # Monitor before connecting, so the CONNECTED event cannot be missed.
+                self._monitors.append((s, s.get_monitor_socket(zmq.EVENT_CONNECTED)))
                 s.connect(ep)
                 push_by_ep[ep] = s
             return push_by_ep[ep]
@@ -157,9 +160,7 @@ class AgentWorker:
 
     async def wait_connected(self, timeout_s: float = 10.0) -> None:
         """The ready barrier: every PUSH has a live connection before any source starts."""
-        monitors = []
-        for s in self._push_sockets:
-            monitors.append((s, s.get_monitor_socket(zmq.EVENT_CONNECTED)))
+        monitors, self._monitors = self._monitors, []
         try:
             deadline = time.monotonic() + timeout_s
             for s, mon in monitors:
@@ -208,7 +209,7 @@ class AgentWorker:
 
     async def _send_blocking(self, sock: zmq.asyncio.Socket, frames: list[Any]) -> None:
         while not self.stop_event.is_set():
-            if await sock.poll(200, zmq.POLLOUT):
+            if await sock.poll(200, zmq.POLLOUT):  # type: ignore[call-arg]
                 await sock.send_multipart(frames, copy=False)
                 return
 
@@ -248,10 +249,10 @@ class AgentWorker:
         return out
 
     async def _pump_lossy(self) -> None:
-        sync = zmq.Socket.shadow(self._inbox.underlying)
+        sync: zmq.Socket[Any] = zmq.Socket.shadow(self._inbox.underlying)
         targets_for = self._remote_in.get
         while True:
-            await self._inbox.poll(1000, zmq.POLLIN)
+            await self._inbox.poll(1000, zmq.POLLIN)  # type: ignore[call-arg]
             for _ in range(4096):  # drain what is there, then yield to the loop
                 try:
                     frames = sync.recv_multipart(flags=zmq.NOBLOCK, copy=False)
@@ -282,6 +283,10 @@ class AgentWorker:
                 await r.start()
             except Exception as exc:
                 await r._on_failure("setup", exc)
+
+    def go(self) -> None:
+        for r in self.runners.values():
+            r.go()
         if all(r.state in ("finished", "failed") for r in self.runners.values()):
             self.done_event.set()
 
@@ -316,12 +321,12 @@ class AgentWorker:
         proc = psutil.Process()
         edges = {}
         for r in self.runners.values():
-            for port, st in r.stats.items():
+            for st in r.stats.values():
                 edges[st.name] = edge_summary(st)
         outputs = {route.topic: {"sent": route.sent, "send_drops": route.send_drops, "bytes": route.bytes}
                    for route in self.routes.values()}
         return {"agent": self.agent, "pid": os.getpid(), "incarnation": self.incarnation,
-                "cpu_s": sum(proc.cpu_times()[:2]), "rss": proc.memory_info().rss, "t": time.time(),
+                "cpu_s": sum(proc.cpu_times()[:2]), "rss": proc.memory_info().rss, "time": time.time(),
                 "malformed": self.malformed, "unroutable": self.unroutable,
                 "nodes": {r.node_id: r.snapshot() for r in self.runners.values()},
                 "edges": edges, "outputs": outputs}
@@ -390,6 +395,9 @@ async def _serve(plan: WorkerPlan) -> int:
                 elif kind == "start" and not started:
                     started = True
                     await worker.start_nodes()
+                    await send("started", {})
+                elif kind == "go":
+                    worker.go()
                 elif kind == "stop":
                     break
             if time.monotonic() >= heartbeat_at:

@@ -1,0 +1,37 @@
+# edgeloop: `make demo` and `make test` set everything up on a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint typecheck bench bench-extras clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: a looser range would make pip fetch a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/edgeloop run examples/demo.yaml --duration 5
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check runtime nodes models sim_hw bench tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy runtime sim_hw
+
+test: $(STAMP) lint typecheck
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+bench-extras: $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
+
+# Quick variants of every benchmark; `edgeloop bench NAME --json out.json` runs one at full size.
+bench: $(STAMP)
+	mkdir -p out
+	for b in transport stop; do $(VENV)/bin/edgeloop bench $$b --json out/bench-$$b.json || exit 1; done
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
