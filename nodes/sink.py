@@ -45,4 +45,4 @@ class CounterSink(Node):
             elif i > prev + 1:
                 ctx.counter("skipped", i - prev - 1)
         self.last[port] = i
-        ctx.counters["last"] = float(i)
+        ctx.gauge("last", i)

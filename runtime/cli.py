@@ -151,7 +151,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("name")
     sp.add_argument("--json", metavar="PATH")
     sp.add_argument("--quick", action="store_true", help="a short variant (CI-sized)")
-    sp.add_argument("rest", nargs=argparse.REMAINDER, help="benchmark-specific options")
     sp.set_defaults(func=_cmd_bench)
     _register_plugins(sub)
     return p
@@ -171,7 +170,10 @@ def _register_plugins(sub: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.rest = extra  # benchmark-specific options
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if not getattr(args, "func", None):

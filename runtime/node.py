@@ -46,6 +46,10 @@ class Context(Protocol):
         """Add to a node-level metric (shown in the run summary and `edgeloop top`)."""
         ...
 
+    def gauge(self, name: str, value: float) -> None:
+        """Set a node-level metric to `value` (a level, not a count)."""
+        ...
+
 
 class Node:
     """Base class for nodes.

@@ -6,6 +6,8 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .graph import InputSpec
 from .message import Message
 
@@ -13,19 +15,21 @@ __all__ = ["InputQueue", "EdgeStats", "LatencyReservoir"]
 
 
 class LatencyReservoir:
-    """The most recent latency samples (ns), bounded so memory stays flat however long a run lasts."""
+    """The most recent latency samples (ns) in a fixed ring, so memory stays flat however long a run lasts."""
 
     def __init__(self, size: int = 4096) -> None:
-        self._buf: deque[int] = deque(maxlen=size)
+        self._buf = np.zeros(size, dtype=np.int64)
+        self._n = 0
         self.max_ns = 0
 
     def add(self, ns: int) -> None:
-        self._buf.append(ns)
+        self._buf[self._n % self._buf.size] = ns
+        self._n += 1
         if ns > self.max_ns:
             self.max_ns = ns
 
-    def samples(self) -> list[int]:
-        return list(self._buf)
+    def samples(self) -> np.ndarray:
+        return self._buf[: min(self._n, self._buf.size)]
 
 
 @dataclass

@@ -43,6 +43,9 @@ class NodeContext:
     def counter(self, name: str, value: float = 1.0) -> None:
         self.counters[name] += value
 
+    def gauge(self, name: str, value: float) -> None:
+        self.counters[name] = float(value)
+
 
 class NodeRunner:
     """Runs one node's hooks in arrival order across its inputs; applies its restart policy."""

@@ -42,6 +42,9 @@ class _HarnessContext:
     def counter(self, name: str, value: float = 1.0) -> None:
         self.counters[name] += value
 
+    def gauge(self, name: str, value: float) -> None:
+        self.counters[name] = float(value)
+
 
 class NodeHarness:
     """Drive a node in-process for tests.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
+import psutil
 import zmq
 import zmq.asyncio
 
@@ -95,6 +96,7 @@ class AgentWorker:
         self._tasks: list[asyncio.Task[Any]] = []
         self._remote_in: dict[str, list[tuple[NodeRunner, str]]] = {}  # topic -> local targets fed remotely
         self.on_event: Any = None  # async callback(kind, dict) to the launcher
+        self._proc = psutil.Process()
 
     # ----- sockets -----
     def _socket(self, kind: int) -> zmq.asyncio.Socket:
@@ -252,14 +254,14 @@ class AgentWorker:
         sync: zmq.Socket[Any] = zmq.Socket.shadow(self._inbox.underlying)
         targets_for = self._remote_in.get
         while True:
-            await self._inbox.poll(1000, zmq.POLLIN)  # type: ignore[call-arg]
-            for _ in range(4096):  # drain what is there, then yield to the loop
+            frames = await self._inbox.recv_multipart(copy=False)
+            for _ in range(4096):  # then drain what is already there without awaiting, bounded
+                for runner, port, msg, _ in self._handle_frames(frames, targets_for):
+                    await runner.deliver(port, msg, blocking=False)
                 try:
                     frames = sync.recv_multipart(flags=zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     break
-                for runner, port, msg, _ in self._handle_frames(frames, targets_for):
-                    await runner.deliver(port, msg, blocking=False)
 
     async def _pump_bp(self, sock: zmq.asyncio.Socket, runner: NodeRunner, port: str) -> None:
         q = runner.queues[port]
@@ -316,9 +318,7 @@ class AgentWorker:
 
     def snapshot(self) -> dict[str, Any]:
         """Stats for the launcher, `edgeloop top` and the exit summary (plain msgpack types)."""
-        import psutil
-
-        proc = psutil.Process()
+        proc = self._proc
         edges = {}
         for r in self.runners.values():
             for st in r.stats.values():
