@@ -19,7 +19,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .worker import setup_logging
 
     setup_logging("launcher")
-    result = run_graph(args.graph, duration_s=args.duration, overrides=args.set, transport=args.transport)
+    result = run_graph(args.graph, duration_s=args.duration, overrides=args.set, transport=args.transport,
+                       top=args.top, metrics_port=args.metrics_port)
     print_summary(result.view, result.duration_s)
     for f in result.failures:
         print(f"failure: {f}", file=sys.stderr)
@@ -28,6 +29,66 @@ def _cmd_run(args: argparse.Namespace) -> int:
             json.dump({"exit_code": result.exit_code, "duration_s": result.duration_s, "view": result.view,
                        "failures": result.failures, "restarts": result.restarts}, fh, indent=1, default=str)
     return result.exit_code
+
+
+def _cmd_top(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from .observe import TelemetryClient, find_run, render_top
+
+    client = TelemetryClient(find_run(args.name))
+    try:
+        prev, t_prev = client.next(), time.monotonic()
+        if args.once:
+            view = client.next()
+            Console(width=160).print(render_top(view, prev, time.monotonic() - t_prev))
+            return 0
+        with Live(render_top(prev), refresh_per_second=4, screen=False) as live:
+            while True:
+                time.sleep(args.interval)
+                view = client.next()
+                now = time.monotonic()
+                live.update(render_top(view, prev, now - t_prev))
+                prev, t_prev = view, now
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        client.close()
+
+
+def _cmd_topic(args: argparse.Namespace) -> int:
+    from .observe import echo, find_run, hz
+
+    run = find_run(args.run_name)
+    if args.topic_cmd == "hz":
+        r = hz(run, args.topic, window_s=args.window, timeout_s=args.timeout)
+        print(f"{args.topic}: {r['rate_hz']:.2f} Hz over {r['n']} messages, period std {r['period_std_ms']:.3f} ms, "
+              f"{r['gaps']} lost (sequence gaps)")
+        return 0
+    try:
+        for msg in echo(run, args.topic, count=args.count, timeout_s=args.timeout):
+            print(f"seq={msg.seq} t_sense={msg.t_sense_ns} origin={msg.origin} payload={_summarise(msg.payload)}",
+                  flush=True)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _summarise(payload: Any) -> str:
+    import numpy as np
+
+    if isinstance(payload, np.ndarray):
+        head = np.array2string(payload.ravel()[:4], precision=4, separator=", ")
+        return f"array(dtype={payload.dtype}, shape={list(payload.shape)}, head={head})"
+    if isinstance(payload, dict):
+        return "{" + ", ".join(f"{k}: {_summarise(v)}" for k, v in payload.items()) + "}"
+    if isinstance(payload, list) and len(payload) > 8:
+        return f"[{', '.join(map(_summarise, payload[:8]))}, … ({len(payload)} items)]"
+    text = repr(payload)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -45,7 +106,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 
     g = load_graph(args.graph, args.set)
     if args.format == "png":
-        from .render import to_png  # type: ignore[attr-defined]
+        from .render import to_png
 
         out = args.output or f"{g.spec.name}.png"
         to_png(g, out)
@@ -136,7 +197,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--transport", choices=("auto", "tcp"), default="auto",
                     help="auto: ipc on one host, tcp across hosts; tcp: force tcp on loopback")
     sp.add_argument("--stats-json", metavar="PATH", help="write the final statistics as JSON")
+    sp.add_argument("--top", action="store_true", help="show the live `edgeloop top` view while running")
+    sp.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
     sp.set_defaults(func=_cmd_run)
+    sp = sub.add_parser("top", help="live view of a running graph: nodes, edges, sensor→action latency")
+    sp.add_argument("name", nargs="?", help="graph name (default: the newest run)")
+    sp.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    sp.add_argument("--interval", type=float, default=1.0, metavar="S")
+    sp.set_defaults(func=_cmd_top)
+    sp = sub.add_parser("topic", help="look at one output of a running graph")
+    tsub = sp.add_subparsers(dest="topic_cmd", metavar="ACTION", required=True)
+    for action, help_ in (("echo", "print messages as they are emitted"), ("hz", "measure the rate")):
+        tp = tsub.add_parser(action, help=help_)
+        tp.add_argument("topic", metavar="NODE/PORT")
+        tp.add_argument("--graph", dest="run_name", help="graph name (default: the newest run)")
+        tp.add_argument("-n", "--count", type=int, default=None, help="stop after N messages (echo)")
+        tp.add_argument("--window", type=float, default=2.0, metavar="S", help="measuring window (hz)")
+        tp.add_argument("--timeout", type=float, default=10.0, metavar="S")
+        tp.set_defaults(func=_cmd_topic)
     graph_cmd("check", "validate a graph file (nothing is started)").set_defaults(func=_cmd_check)
     sp = graph_cmd("graph", "draw a graph as Mermaid, Graphviz DOT or PNG")
     sp.add_argument("--format", choices=("mermaid", "dot", "png"), default="mermaid")

@@ -119,7 +119,7 @@ def encode(msg: Message, *, kind: str = "m", incarnation: int = 0) -> list[Any]:
                          "types (None, bool, int, float, str, bytes, list, dict) and numeric numpy arrays")
 
     header = {"k": kind, "s": msg.seq, "ts": msg.t_sense_ns, "te": msg.t_emit_ns, "i": incarnation,
-              "p": to_wire_payload(msg.payload)}
+              "o": msg.origin, "p": to_wire_payload(msg.payload)}
     try:
         packed = msgpack.packb(header, default=default, use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -191,4 +191,7 @@ def decode(frames: list[Any], limits: CodecLimits = DEFAULT_LIMITS) -> tuple[str
         raise CodecError("header fields have the wrong types")
     if len(used) != len(arrays):
         raise CodecError(f"{len(arrays) - len(used)} array frame(s) not referenced by the header")
-    return kind, Message(topic, seq, ts, te, header.get("p")), inc
+    origin = header.get("o", "")
+    if not isinstance(origin, str):
+        raise CodecError("header field 'o' (origin) is not a string")
+    return kind, Message(topic, seq, ts, te, header.get("p"), origin), inc

@@ -83,7 +83,8 @@ class GraphSpec(_Strict):
     description: str = ""
     agents: dict[str, AgentSpec] = Field(default_factory=dict)
     nodes: list[NodeSpec] = Field(min_length=1)
-    deadline_ms: float | None = Field(None, gt=0, description="sensor-to-action deadline for late/too-late classes")
+    deadline_ms: float | None = Field(None, gt=0, description="sensor-to-action deadline: slower messages are late")
+    too_late_ms: float | None = Field(None, gt=0, description="slower than this is too late (default 5x deadline)")
     backend: str | dict[str, Any] | None = Field(None, description="hardware backend override for every node")
     clock: Literal["wall", "sim"] = "wall"
 

@@ -21,6 +21,7 @@ import zmq.asyncio
 
 from .errors import GraphError
 from .graph import Graph, load_graph
+from .observe import start_metrics_server, write_run_file
 from .stats import merge_snapshots
 from .wiring import plan_wiring
 from .worker import WorkerPlan
@@ -63,7 +64,7 @@ class Launcher:
 
     def __init__(self, graph: Graph, *, overrides: list[str] | None = None, transport: str = "auto",
                  env: dict[str, str] | None = None, startup_timeout_s: float = 60.0, stop_grace_s: float = 0.8,
-                 stats_path: str | None = None) -> None:
+                 stats_path: str | None = None, metrics_port: int | None = None) -> None:
         self.graph = graph
         self.overrides = overrides or []
         self.run_dir = Path(tempfile.mkdtemp(prefix="edgeloop-"))
@@ -80,6 +81,11 @@ class Launcher:
         self.stop_requested = asyncio.Event()
         self.kill_requested = False
         self.on_stats: Any = None
+        self.on_finish: Any = None
+        self.metrics_port = metrics_port
+        self.run_file: Path | None = None
+        self._telemetry: zmq.asyncio.Socket | None = None
+        self._last_publish = 0.0
 
     # ----- processes -----
     def _spawn(self, a: _AgentProc) -> None:
@@ -118,6 +124,13 @@ class Launcher:
         ctl.setsockopt(zmq.LINGER, 0)
         ctl.setsockopt(zmq.ROUTER_MANDATORY, 1)
         ctl.bind(self.wiring.control)
+        self._telemetry = zctx.socket(zmq.PUB)
+        self._telemetry.setsockopt(zmq.LINGER, 0)
+        self._telemetry.setsockopt(zmq.SNDHWM, 10)
+        self._telemetry.bind(self.wiring.telemetry)
+        self.run_file = write_run_file(self.graph, self.wiring)
+        exporter = start_metrics_server(self.metrics_port, lambda: merge_snapshots(self.snapshots)) \
+            if self.metrics_port else None
         t_start = time.monotonic()
         t_running: float | None = None
         try:
@@ -152,6 +165,11 @@ class Launcher:
                 if a.proc is not None and a.proc.poll() is None:
                     a.proc.kill()
                     a.proc.wait()
+            if exporter is not None:
+                exporter.shutdown()
+            if self.run_file is not None:
+                self.run_file.unlink(missing_ok=True)
+            self._telemetry.close(linger=0)
             ctl.close(linger=0)
             zctx.term()
             shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -196,8 +214,16 @@ class Launcher:
                     x.state = "running"
         elif kind == "stats":
             self.snapshots[name] = m
+            view = merge_snapshots(self.snapshots)
             if self.on_stats is not None:
-                self.on_stats(merge_snapshots(self.snapshots))
+                self.on_stats(view)
+            now = time.monotonic()
+            if self._telemetry is not None and now - self._last_publish >= 0.25:
+                self._last_publish = now
+                view["graph"] = self.graph.spec.name
+                view["restarts"] = {a.name: a.restarts for a in self.agents.values()}
+                view["failures"] = self.failures[-20:]
+                await self._telemetry.send_multipart([b"stats", msgpack.packb(view, default=str)])
         elif kind == "node_failed":
             self.failures.append(f"node '{m['node']}' ({name}): {m.get('error', '')}")
         elif kind == "done":
@@ -222,6 +248,8 @@ class Launcher:
 
     async def _stop(self, ctl: zmq.asyncio.Socket, t_running: float) -> RunResult:
         duration = time.monotonic() - t_running
+        if self.on_finish is not None:
+            self.on_finish()
         deadline = time.monotonic() + self.stop_grace_s
         for a in self.agents.values():
             if a.proc is not None and a.proc.poll() is None:
@@ -256,13 +284,16 @@ class Launcher:
 
 
 def run_graph(path: str | Path, *, duration_s: float | None = None, overrides: list[str] | None = None,
-              transport: str = "auto", graph: Graph | None = None) -> RunResult:
+              transport: str = "auto", graph: Graph | None = None, top: bool = False,
+              metrics_port: int | None = None) -> RunResult:
     """Run a graph file until it finishes, `duration_s` passes, or Ctrl-C / SIGTERM (a second Ctrl-C kills)."""
     graph = graph or load_graph(path, overrides)
 
     async def main() -> RunResult:
-        launcher = Launcher(graph, overrides=overrides, transport=transport)
+        launcher = Launcher(graph, overrides=overrides, transport=transport, metrics_port=metrics_port)
         loop = asyncio.get_running_loop()
+        if top:
+            _attach_live_top(launcher)
 
         def on_signal() -> None:
             if launcher.stop_requested.is_set():
@@ -277,3 +308,26 @@ def run_graph(path: str | Path, *, duration_s: float | None = None, overrides: l
         return await launcher.run(duration_s)
 
     return asyncio.run(main())
+
+
+def _attach_live_top(launcher: Launcher) -> None:
+    """`edgeloop run --top`: the same live view as `edgeloop top`, in this terminal."""
+    from rich.live import Live
+
+    from .observe import render_top
+
+    live = Live(refresh_per_second=4)
+    state: dict[str, Any] = {"prev": None, "t": time.monotonic(), "started": False}
+
+    def on_stats(view: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - state["t"] < 1.0 and state["prev"] is not None:
+            return
+        if not state["started"]:
+            live.start()
+            state["started"] = True
+        live.update(render_top({**view, "graph": launcher.graph.spec.name}, state["prev"], now - state["t"]))
+        state["prev"], state["t"] = view, now
+
+    launcher.on_stats = on_stats
+    launcher.on_finish = lambda: live.stop() if state["started"] else None

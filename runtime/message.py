@@ -25,6 +25,8 @@ class Message:
     t_sense_ns: int
     t_emit_ns: int
     payload: Payload = field(default=None)
+    #: The topic whose sensing time this message carries (the root of its path through the loop).
+    origin: str = ""
 
     @property
     def source(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -17,16 +18,28 @@ __all__ = ["InputQueue", "EdgeStats", "LatencyReservoir"]
 class LatencyReservoir:
     """The most recent latency samples (ns) in a fixed ring, so memory stays flat however long a run lasts."""
 
+    #: Histogram bucket upper bounds (ns) for Prometheus; counts are exact over the whole run.
+    BOUNDS_NS = [int(b * 1000) for b in (50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000,
+                                         200_000, 500_000, 1_000_000)]
+
     def __init__(self, size: int = 4096) -> None:
         self._buf = np.zeros(size, dtype=np.int64)
         self._n = 0
         self.max_ns = 0
+        self.sum_ns = 0
+        self.buckets = [0] * (len(self.BOUNDS_NS) + 1)
 
     def add(self, ns: int) -> None:
         self._buf[self._n % self._buf.size] = ns
         self._n += 1
+        self.sum_ns += ns
+        self.buckets[bisect_left(self.BOUNDS_NS, ns)] += 1
         if ns > self.max_ns:
             self.max_ns = ns
+
+    @property
+    def count(self) -> int:
+        return self._n
 
     def samples(self) -> np.ndarray:
         return self._buf[: min(self._n, self._buf.size)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .graph import Graph
 
-__all__ = ["to_mermaid", "to_dot"]
+__all__ = ["to_mermaid", "to_dot", "to_png"]
 
 
 def _label(e_policy: str, queue: int, timeout: float | None) -> str:
@@ -54,3 +54,21 @@ def to_dot(graph: Graph) -> str:
         lines.append(f'  "{src}" -> "{e.target_node}" [label="{label}"{style}];')
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def to_png(graph: Graph, path: str) -> None:
+    """Render through Graphviz's `dot` program; says how to install it when it is missing."""
+    import shutil
+    import subprocess
+
+    from .errors import EdgeloopError
+
+    dot = shutil.which("dot")
+    if dot is None:
+        raise EdgeloopError("PNG output needs Graphviz's `dot` program, which is not installed (Debian/Ubuntu: "
+                            "`apt-get install graphviz`; macOS: `brew install graphviz`); `--format dot` or "
+                            "`--format mermaid` work without it")
+    proc = subprocess.run([dot, "-Tpng", "-o", path], input=to_dot(graph), text=True, capture_output=True,
+                          timeout=60, check=False)
+    if proc.returncode != 0:
+        raise EdgeloopError(f"Graphviz failed: {proc.stderr.strip()}")

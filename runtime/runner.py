@@ -15,6 +15,7 @@ from .graph import TIMER_RE, InputSpec, NodeSpec, RestartSpec
 from .message import Message, Payload
 from .node import Node
 from .qos import EdgeStats, InputQueue
+from .tracking import FlowTracker
 
 if TYPE_CHECKING:
     from .worker import AgentWorker
@@ -37,8 +38,11 @@ class NodeContext:
         self.counters: dict[str, float] = defaultdict(float)
 
     async def emit(self, port: str, payload: Payload, *, t_sense: int | Message | None = None) -> None:
-        t = t_sense.t_sense_ns if isinstance(t_sense, Message) else t_sense
-        await self._runner.worker.emit(self._runner.node_id, port, payload, t)
+        if isinstance(t_sense, Message):
+            await self._runner.worker.emit(self._runner.node_id, port, payload, t_sense.t_sense_ns,
+                                           t_sense.origin or t_sense.topic)
+        else:
+            await self._runner.worker.emit(self._runner.node_id, port, payload, t_sense, "")
 
     def counter(self, name: str, value: float = 1.0) -> None:
         self.counters[name] += value
@@ -83,6 +87,10 @@ class NodeRunner:
         self._timed_out: set[str] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self.busy_s = 0.0
+        #: Latency metrics on/off (EDGELOOP_METRICS=0 turns them off, to measure their cost).
+        self.metrics = worker.metrics
+        #: Set by the worker on leaf nodes (no outgoing edges): they report sensor-to-action latency.
+        self.tracker: FlowTracker | None = None
 
     # ----- delivery (called by the worker) -----
     async def deliver(self, port: str, msg: Message, *, blocking: bool) -> None:
@@ -168,10 +176,13 @@ class NodeRunner:
                 continue
             q = self.queues[port]
             msg = q.pop()
-            now = time.time_ns()
             q.stats.received += 1
-            q.stats.latency.add(now - msg.t_emit_ns)
-            q.stats.sense_latency.add(now - msg.t_sense_ns)
+            if self.metrics:
+                now = time.time_ns()
+                q.stats.latency.add(now - msg.t_emit_ns)
+                q.stats.sense_latency.add(now - msg.t_sense_ns)
+                if self.tracker is not None and port not in self.timers:
+                    self.tracker.observe(msg.origin or msg.topic, self.node_id, port, now - msg.t_sense_ns)
             self._last_arrival[port] = time.monotonic()
             self._timed_out.discard(port)
             t0 = time.perf_counter()

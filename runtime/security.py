@@ -76,15 +76,15 @@ def load_keypair(secret_file: str | os.PathLike[str]) -> tuple[bytes, bytes]:
     path = Path(secret_file)
     try:
         mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise TransportError(
-                f"secret key {path} is readable by others (mode {oct(mode & 0o777)}); run chmod 600 {path}"
-            )
         public, secret = zmq.auth.load_certificate(path)
     except (OSError, ValueError) as exc:
         raise TransportError(f"cannot load CURVE key pair from {path}: {exc}") from exc
     if secret is None:
         raise TransportError(f"{path} holds only a public key; pass the .key_secret file")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise TransportError(
+            f"secret key {path} is readable by others (mode {oct(mode & 0o777)}); run chmod 600 {path}"
+        )
     return public, secret
 
 
@@ -123,7 +123,11 @@ class CurveServerAuth:
         return len(entry.auth.certs.get(ZAP_DOMAIN, {}))
 
     def close(self) -> None:
-        """Stop the ZAP handler once the last CURVE server socket of this context is done."""
+        """Stop the ZAP handler once the last CURVE server socket of this context is done.
+
+        Close the server socket (and local clients) first: a handshake still waiting for a ZAP
+        answer when the handler stops keeps `Context.term()` waiting.
+        """
         entry = _AUTHS.get(self._context)
         if entry is None:
             return

@@ -22,6 +22,7 @@ def edge_summary(st: EdgeStats) -> dict[str, Any]:
     return {"received": st.received, "dropped": st.dropped, "dropped_queue": st.dropped_queue,
             "dropped_gap": st.dropped_gap, "dropped_failed": st.dropped_failed, "queue_depth": st.queue_depth,
             "closed": st.closed, "latency": _pcts(st.latency.samples()),
+            "hist": {"counts": st.latency.buckets, "sum_us": st.latency.sum_ns / 1000.0},
             "sense_latency": _pcts(st.sense_latency.samples())}
 
 
@@ -30,12 +31,14 @@ def merge_snapshots(snaps: dict[str, dict[str, Any]]) -> dict[str, Any]:
     edges: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
     nodes: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
     for agent, s in snaps.items():
         edges.update(s.get("edges", {}))
+        paths.update(s.get("paths", {}))
         outputs.update(s.get("outputs", {}))
         for n, v in s.get("nodes", {}).items():
             nodes[n] = {**v, "agent": agent}
-    return {"edges": edges, "outputs": outputs, "nodes": nodes, "agents": snaps}
+    return {"edges": edges, "outputs": outputs, "nodes": nodes, "paths": paths, "agents": snaps}
 
 
 def summary_rows(view: dict[str, Any], duration_s: float) -> list[dict[str, Any]]:
@@ -65,6 +68,15 @@ def print_summary(view: dict[str, Any], duration_s: float, *, title: str = "edge
     if not console.is_terminal:
         console = Console(width=160)
     console.print(t)
+    if view.get("paths"):
+        pt = Table(title="sensor → action latency")
+        for col in ("path", "count", "p50 µs", "p99 µs", "max µs", "late", "too late"):
+            pt.add_column(col, justify="left" if col == "path" else "right")
+        for k, p in sorted(view["paths"].items()):
+            dl = p.get("deadline_ms")
+            pt.add_row(k, f"{p['count']:,}", f(p["p50_us"]), f(p["p99_us"]), f(p["max_us"]),
+                       "-" if dl is None else f"{p['late']:,}", "-" if dl is None else f"{p['too_late']:,}")
+        console.print(pt)
     bad = {n: v for n, v in view["nodes"].items() if v.get("failures") or v.get("restarts")}
     for n, v in bad.items():
         console.print(f"node [bold]{n}[/] ({v['agent']}): state {v['state']}, failures {v['failures']}, "

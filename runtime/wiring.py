@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .graph import Graph
 
@@ -31,13 +32,17 @@ class Wiring:
     inbox: dict[str, str] = field(default_factory=dict)  # agent -> endpoint (latest / drop_oldest traffic)
     bp_inbox: dict[str, str] = field(default_factory=dict)  # "node/input" -> endpoint (backpressure traffic)
     bind: dict[str, str] = field(default_factory=dict)  # endpoint -> what to bind (tcp binds the agent's host)
+    tap: dict[str, str] = field(default_factory=dict)  # agent -> XPUB endpoint for `topic echo/hz`
+    telemetry: str = ""  # the launcher's PUB of merged statistics, for `edgeloop top`
 
     def to_dict(self) -> dict[str, object]:
-        return {"control": self.control, "inbox": self.inbox, "bp_inbox": self.bp_inbox, "bind": self.bind}
+        return {"control": self.control, "inbox": self.inbox, "bp_inbox": self.bp_inbox, "bind": self.bind,
+                "tap": self.tap, "telemetry": self.telemetry}
 
     @classmethod
-    def from_dict(cls, d: dict[str, object]) -> Wiring:
-        return cls(str(d["control"]), dict(d["inbox"]), dict(d["bp_inbox"]), dict(d["bind"]))  # type: ignore[call-overload]
+    def from_dict(cls, d: dict[str, Any]) -> Wiring:
+        return cls(str(d["control"]), dict(d["inbox"]), dict(d["bp_inbox"]), dict(d["bind"]), dict(d["tap"]),
+                   str(d["telemetry"]))
 
 
 def plan_wiring(graph: Graph, run_dir: Path, *, transport: str = "auto") -> Wiring:
@@ -48,7 +53,7 @@ def plan_wiring(graph: Graph, run_dir: Path, *, transport: str = "auto") -> Wiri
     agents = graph.agents
     hosts = {a.host if not is_local_host(a.host) else "127.0.0.1" for a in agents.values()}
     use_tcp = transport == "tcp" or len(hosts) > 1
-    w = Wiring(control=f"ipc://{run_dir}/control.sock")
+    w = Wiring(control=f"ipc://{run_dir}/control.sock", telemetry=f"ipc://{run_dir}/telemetry.sock")
 
     def endpoint(agent: str, name: str) -> str:
         if not use_tcp:
@@ -61,6 +66,8 @@ def plan_wiring(graph: Graph, run_dir: Path, *, transport: str = "auto") -> Wiri
 
     for agent in agents:
         w.inbox[agent] = endpoint(agent, f"inbox-{agent}")
+        # Taps are for tools on the launcher's host: ipc, unless that agent runs elsewhere.
+        w.tap[agent] = endpoint(agent, f"tap-{agent}") if use_tcp else f"ipc://{run_dir}/tap-{agent}.sock"
     for e in graph.edges:
         if e.is_timer or e.spec.policy != "backpressure":
             continue

@@ -24,6 +24,7 @@ from .graph import Graph, RestartSpec, load_graph
 from .message import Message, Payload
 from .runner import NodeRunner
 from .stats import edge_summary
+from .tracking import FlowTracker
 from .wiring import Wiring
 
 __all__ = ["AgentWorker", "WorkerPlan", "main"]
@@ -84,18 +85,22 @@ class AgentWorker:
         self.failed_nodes: set[str] = set()
         self.malformed = 0
         self.unroutable = 0
+        self.metrics = os.environ.get("EDGELOOP_METRICS", "1") != "0"
+        self.tracker = FlowTracker(graph.spec.deadline_ms, graph.spec.too_late_ms) if self.metrics else None
         self.runners: dict[str, NodeRunner] = {}
-        agent_restart = graph.agents[agent].restart
+        has_outgoing = {e.source.split("/")[0] for e in graph.edges if not e.is_timer}
         for spec in graph.nodes_of(agent):
             restart = spec.restart or RestartSpec()
-            self.runners[spec.id] = NodeRunner(self, spec, graph.classes[spec.id], graph.params[spec.id],
-                                               restart, self.clock)
-        del agent_restart
+            r = NodeRunner(self, spec, graph.classes[spec.id], graph.params[spec.id], restart, self.clock)
+            if spec.id not in has_outgoing:
+                r.tracker = self.tracker
+            self.runners[spec.id] = r
         self.routes: dict[tuple[str, str], _Route] = {}
         self._sockets: list[zmq.asyncio.Socket] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._remote_in: dict[str, list[tuple[NodeRunner, str]]] = {}  # topic -> local targets fed remotely
         self.on_event: Any = None  # async callback(kind, dict) to the launcher
+        self.tapped: dict[str, int] = {}  # topic -> subscriber count on the tap
         self._proc = psutil.Process()
 
     # ----- sockets -----
@@ -108,8 +113,15 @@ class AgentWorker:
         return s
 
     def bind_inboxes(self) -> None:
-        """Bind this agent's lossy inbox and one inbox per backpressure input fed from elsewhere."""
+        """Bind this agent's lossy inbox, one inbox per backpressure input fed from elsewhere, and the tap."""
         w = self.wiring
+        if self.agent in w.tap:
+            # XPUB sees subscriptions, so the hot path copies a topic to the tap only while someone listens.
+            self._tap = self._socket(zmq.XPUB)
+            self._tap.setsockopt(zmq.XPUB_VERBOSE, 1)
+            tep = w.tap[self.agent]
+            self._tap.bind(w.bind.get(tep, tep))
+            self._tap_sync: zmq.Socket[Any] = zmq.Socket.shadow(self._tap.underlying)
         ep = w.inbox[self.agent]
         self._inbox = self._socket(zmq.PULL)
         self._inbox.bind(w.bind.get(ep, ep))
@@ -181,22 +193,29 @@ class AgentWorker:
                 mon.close(linger=0)
 
     # ----- data path -----
-    async def emit(self, node_id: str, port: str, payload: Payload, t_sense: int | None) -> None:
+    async def emit(self, node_id: str, port: str, payload: Payload, t_sense: int | None, origin: str = "") -> None:
         route = self.routes.get((node_id, port))
         if route is None:
             raise GraphError(f"node '{node_id}' emitted on output '{port}', which is not declared "
                              f"(outputs: {', '.join(self.graph.outputs[node_id]) or 'none'})")
         now = time.time_ns() if isinstance(self.clock, WallClock) else self.clock.now_ns()
         payload = to_wire_payload(payload)
-        msg = Message(route.topic, route.seq, now if t_sense is None else t_sense, now, payload)
+        msg = Message(route.topic, route.seq, now if t_sense is None else t_sense, now, payload,
+                      origin or route.topic)
         route.seq += 1
         route.sent += 1
         if route.local:
-            ro = Message(msg.topic, msg.seq, msg.t_sense_ns, msg.t_emit_ns, readonly(payload))
+            ro = Message(msg.topic, msg.seq, msg.t_sense_ns, msg.t_emit_ns, readonly(payload), msg.origin)
             for runner, inp in route.local:
                 await runner.deliver(inp, ro, blocking=True)
-        if route.lossy or route.bp:
+        tapped = route.topic in self.tapped
+        if route.lossy or route.bp or tapped:
             frames = encode(msg, incarnation=self.incarnation)
+            if tapped:
+                try:
+                    self._tap_sync.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    pass  # a slow tool never slows the graph
             route.bytes += sum(len(f) if isinstance(f, bytes) else memoryview(f).nbytes for f in frames)
             for sync in route.lossy:
                 try:
@@ -272,8 +291,23 @@ class AgentWorker:
             for r, p, msg, _ in self._handle_frames(frames, lambda _t: targets):
                 await r.deliver(p, msg, blocking=True)
 
+    async def _watch_tap(self) -> None:
+        """Track which topics tools subscribed to (frames: 1 = subscribe, 0 = unsubscribe, then the prefix)."""
+        while True:
+            frame = await self._tap.recv()
+            if not frame:
+                continue
+            topic = frame[1:].decode(errors="replace")
+            n = self.tapped.get(topic, 0) + (1 if frame[0] == 1 else -1)
+            if n > 0:
+                self.tapped[topic] = n
+            else:
+                self.tapped.pop(topic, None)
+
     # ----- lifecycle -----
     async def start_nodes(self) -> None:
+        if hasattr(self, "_tap"):
+            self._tasks.append(asyncio.create_task(self._watch_tap(), name="tap"))
         if hasattr(self, "_inbox"):
             self._tasks.append(asyncio.create_task(self._pump_lossy(), name="pump-lossy"))
             for s, r, p in self._bp_inboxes:
@@ -329,7 +363,8 @@ class AgentWorker:
                 "cpu_s": sum(proc.cpu_times()[:2]), "rss": proc.memory_info().rss, "time": time.time(),
                 "malformed": self.malformed, "unroutable": self.unroutable,
                 "nodes": {r.node_id: r.snapshot() for r in self.runners.values()},
-                "edges": edges, "outputs": outputs}
+                "edges": edges, "outputs": outputs,
+                "paths": self.tracker.snapshot() if self.tracker is not None else {}}
 
 
 # ----- process entry point -----
