@@ -101,9 +101,10 @@ nodes:
 
 
 async def _edgeloop(cross: bool, count: int, rate_hz: float, shape: list[int], array: bool,
-                    policy: str = "backpressure", queue: int = 1000) -> dict[str, float]:
+                    policy: str = "backpressure", queue: int = 1000, metrics: bool = True) -> dict[str, float]:
     g = load_graph("bench.yaml", text=_graph_text(cross, count, rate_hz, shape, array, policy, queue))
-    result = await Launcher(g, env={"EDGELOOP_LOG": "WARNING"}).run(None)
+    env = {"EDGELOOP_LOG": "WARNING", "EDGELOOP_METRICS": "1" if metrics else "0"}
+    result = await Launcher(g, env=env).run(None)
     if result.exit_code:
         raise RuntimeError(f"edgeloop run failed: {result.failures}")
     return dict(result.view["nodes"]["sink"]["counters"])
@@ -174,6 +175,12 @@ async def _transport(quick: bool, repeats: int) -> list[Case]:
         tgt99 = "ratio <= 1.5" if cross else None
         cases.append(Case(f"latency 64B@200Hz {label} p50", el["p50_us"], "us", raw["p50_us"], target=tgt50))
         cases.append(Case(f"latency 64B@200Hz {label} p99", el["p99_us"], "us", raw["p99_us"], target=tgt99))
+
+    # Issue 8: what per-edge metrics and flow tracking cost (on vs off, same run), target <= 5 % at p50.
+    on = await best_of(_edgeloop, True, n_lat, 200.0, [64], False, "backpressure", 1000, True)
+    off = await best_of(_edgeloop, True, n_lat, 200.0, [64], False, "backpressure", 1000, False)
+    cases.append(Case("latency 64B@200Hz inter-process p50, metrics on vs off", on["p50_us"], "us", off["p50_us"],
+                      target="ratio <= 1.05"))
 
     el = await best_of(_edgeloop, True, n_tp, 0.0, [64], False, key="n")
     raw = await best_of(_raw, True, n_tp, 0.0, [64], False, key="n")
