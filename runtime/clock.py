@@ -51,6 +51,7 @@ class SimClock:
         self._now = start_ns
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._counter = 0
+        self._scheduled = False
 
     def now_ns(self) -> int:
         return self._now
@@ -70,9 +71,23 @@ class SimClock:
         await fut
 
     def _maybe_advance(self) -> None:
-        # Let every ready task run before time moves on: yield a few loop turns first.
+        if not self._scheduled:  # one pending advance at a time, or two would keep each other "busy"
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._advance_when_idle, 0)
+
+    def _advance_when_idle(self, hops: int) -> None:
+        # Time moves only once nothing else is ready to run, so results do not depend on scheduling.
+        # asyncio has no public "idle" hook: peek at the ready queue where it exists, else allow
+        # a bounded number of loop turns.
         loop = asyncio.get_running_loop()
-        loop.call_later(0, self._advance)
+        ready = getattr(loop, "_ready", None)
+        if hops < 10_000 and (len(ready) > 0 if ready is not None else hops < 50):
+            loop.call_soon(self._advance_when_idle, hops + 1)
+            return
+        self._scheduled = False
+        self._advance()
+        if self._waiters:
+            self._maybe_advance()
 
     def _advance(self) -> None:
         self._waiters = [w for w in self._waiters if not w[2].done()]
