@@ -12,4 +12,20 @@ CATALOG: dict[str, str] = {
     "transform.relay": "nodes.transform:Relay",
     "actuator.console": "nodes.actuator:ConsoleActuator",
     "sink.counter": "nodes.sink:CounterSink",
+    # record / replay (MCAP)
+    "record.mcap": "nodes.recorder:McapRecorder",
+    "replay.mcap": "nodes.replay:McapReplay",
+    # MQTT bridge (control-plane helper)
+    "mqtt.publish": "nodes.mqtt_bridge:MqttPublish",
+    "mqtt.subscribe": "nodes.mqtt_bridge:MqttSubscribe",
+    # sensors and representations (event cameras, wearable IMU)
+    "event_camera.replay": "nodes.event_camera:EventCameraReplay",
+    "event_camera.synthetic": "nodes.event_camera:SyntheticEventCameraSource",
+    "imu.replay": "nodes.imu_nodes:ImuReplay",
+    "imu.synthetic": "nodes.imu_nodes:SyntheticImuSource",
+    "window": "nodes.window:Window",
+    "repr.event_frame": "nodes.representation:EventFrame",
+    "repr.voxel_grid": "nodes.representation:VoxelGrid",
+    "repr.time_surface": "nodes.representation:TimeSurfaceNode",
+    "repr.event_tokens": "nodes.representation:EventTokens",
 }

@@ -134,23 +134,28 @@ def _frame_bytes(frame: Any) -> memoryview:
     return memoryview(buf)
 
 
+def _no_arrays(code: int, data: bytes) -> Any:
+    raise CodecError("header references an array frame, but the message has none")
+
+
 def decode(frames: list[Any], limits: CodecLimits = DEFAULT_LIMITS) -> tuple[str, Message, int]:
     """Decode frames into (kind, message, incarnation). Raises CodecError on anything malformed."""
-    if len(frames) < 2:
-        raise CodecError(f"message has {len(frames)} frame(s); expected topic, header and array frames")
-    if len(frames) - 2 > limits.max_arrays:
-        raise CodecError(f"message has {len(frames) - 2} array frames (limit {limits.max_arrays})")
-    views = [_frame_bytes(f) for f in frames]
-    total = sum(v.nbytes for v in views)
+    n = len(frames)
+    if n < 2:
+        raise CodecError(f"message has {n} frame(s); expected topic, header and array frames")
+    if n - 2 > limits.max_arrays:
+        raise CodecError(f"message has {n - 2} array frames (limit {limits.max_arrays})")
+    head = _frame_bytes(frames[1])
+    arrays = [_frame_bytes(f) for f in frames[2:]] if n > 2 else []
+    total = head.nbytes + sum(a.nbytes for a in arrays)
     if total > limits.max_message_bytes:
         raise CodecError(f"message of {total} bytes exceeds the limit of {limits.max_message_bytes}")
+    if head.nbytes > limits.max_header_bytes:
+        raise CodecError(f"header of {head.nbytes} bytes exceeds {limits.max_header_bytes}")
     try:
-        topic = bytes(views[0]).decode()
+        topic = bytes(_frame_bytes(frames[0])).decode()
     except UnicodeDecodeError as exc:
         raise CodecError("topic frame is not UTF-8") from exc
-    if views[1].nbytes > limits.max_header_bytes:
-        raise CodecError(f"header of {views[1].nbytes} bytes exceeds {limits.max_header_bytes}")
-    arrays = views[2:]
     used: set[int] = set()
 
     def ext_hook(code: int, data: bytes) -> Any:
@@ -176,22 +181,22 @@ def decode(frames: list[Any], limits: CodecLimits = DEFAULT_LIMITS) -> tuple[str
         return arr
 
     try:
-        header = msgpack.unpackb(views[1], raw=False, ext_hook=ext_hook, strict_map_key=True)
+        header = msgpack.unpackb(head, raw=False, ext_hook=ext_hook if arrays else _no_arrays)
     except CodecError:
         raise
     except Exception as exc:  # msgpack raises many types (ValueError, ExtraData, StackError, ...)
         raise CodecError(f"malformed header on '{topic}': {type(exc).__name__}: {exc}") from exc
-    if not isinstance(header, dict):
+    if type(header) is not dict:
         raise CodecError("header is not a map")
     try:
-        kind, seq, ts, te, inc = header["k"], header["s"], header["ts"], header["te"], header.get("i", 0)
+        kind, seq, ts, te = header["k"], header["s"], header["ts"], header["te"]
     except KeyError as exc:
         raise CodecError(f"header lacks field {exc}") from exc
-    if kind not in ("m", EOS) or not all(isinstance(v, int) and not isinstance(v, bool) for v in (seq, ts, te, inc)):
+    inc = header.get("i", 0)
+    origin = header.get("o", "")
+    if (kind != "m" and kind != EOS) or type(seq) is not int or type(ts) is not int or type(te) is not int \
+            or type(inc) is not int or type(origin) is not str:
         raise CodecError("header fields have the wrong types")
     if len(used) != len(arrays):
         raise CodecError(f"{len(arrays) - len(used)} array frame(s) not referenced by the header")
-    origin = header.get("o", "")
-    if not isinstance(origin, str):
-        raise CodecError("header field 'o' (origin) is not a string")
     return kind, Message(topic, seq, ts, te, header.get("p"), origin), inc

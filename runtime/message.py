@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Message", "Payload"]
 
 Payload = Any  # plain msgpack types (None, bool, int, float, str, bytes, list, dict) and numpy arrays
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One sample on an edge.
+class Message(NamedTuple):
+    """One sample on an edge (immutable; a tuple because it is made once per message on the hot path).
 
     `seq` counts per output from 0, so a receiver can count gaps exactly. `t_sense_ns` is when the
     sensed data behind this message was captured (kept through the loop for end-to-end latency);
     `t_emit_ns` is when the producing node emitted it. Both are `time.time_ns()`-based wall times
-    (or the replay clock's times). Arrays inside `payload` are read-only.
+    (or the simulated clock's). `origin` is the topic that sensed the data (the root of its path).
+    Arrays inside `payload` are read-only.
     """
 
     topic: str
     seq: int
     t_sense_ns: int
     t_emit_ns: int
-    payload: Payload = field(default=None)
-    #: The topic whose sensing time this message carries (the root of its path through the loop).
+    payload: Payload = None
     origin: str = ""
 
     @property

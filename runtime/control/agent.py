@@ -14,12 +14,13 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import CodecError, GraphError
 from . import protocol as p
+from ._tasks import cancel_and_wait
 from .fleet import DEPLOY, STOP, FleetClient
 
 __all__ = ["RunPart", "TelemetrySource", "PartState", "AgentDaemon", "process_telemetry"]
@@ -27,7 +28,7 @@ __all__ = ["RunPart", "TelemetrySource", "PartState", "AgentDaemon", "process_te
 log = logging.getLogger("edgeloop.agent")
 
 #: `run_part(graph_yaml, agent, stop_event) -> exit code`: run `agent`'s part until done or stop is set.
-RunPart = Callable[[str, str, asyncio.Event], Awaitable[int]]
+RunPart = Callable[[str, str, asyncio.Event], Coroutine[Any, Any, int]]
 #: Returns the telemetry to publish (rates, drops, health); called from the event loop, keep it quick.
 TelemetrySource = Callable[[], Mapping[str, Any]]
 
@@ -122,8 +123,7 @@ class AgentDaemon:
             try:
                 await stop.wait()
             finally:
-                reporter.cancel()
-                await asyncio.gather(reporter, return_exceptions=True)
+                await cancel_and_wait([reporter])
                 await self._stop_part()
         return 0
 
@@ -186,8 +186,7 @@ class AgentDaemon:
         done, _ = await asyncio.wait({task}, timeout=self._stop_grace_s)
         if not done:
             log.warning("part %r ignored stop for %.1f s; cancelling it", self.part.part, self._stop_grace_s)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait([task], timeout_s=self._stop_grace_s)
 
     async def _report(self) -> None:
         while True:

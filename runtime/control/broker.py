@@ -7,8 +7,8 @@ told otherwise; production fleets use mosquitto with passwords and ACLs (README_
 Two ways to run it:
 
 - `async with EmbeddedBroker() as broker:` inside an event loop (tests, async launchers);
-- `start_embedded_broker_process()` for a synchronous launcher: a child `python -m
-  runtime.control.broker` that prints its URL, returns a `BrokerProcess` handle with `.url` and
+- `start_embedded_broker_process()` for a synchronous launcher: a child Python process (the same
+  code as `edgeloop broker`) that prints its URL, returns a `BrokerProcess` handle with `.url` and
   `.stop()`, and exits by itself when the parent dies (it watches its stdin pipe), so a crashed
   launcher never leaves a broker behind.
 
@@ -31,11 +31,21 @@ from typing import Any
 
 from ..errors import GraphError, TransportError
 
-__all__ = ["BROKER_URL_ENV", "EmbeddedBroker", "BrokerProcess", "start_embedded_broker_process"]
+__all__ = [
+    "BROKER_URL_ENV",
+    "EmbeddedBroker",
+    "BrokerProcess",
+    "start_embedded_broker_process",
+    "add_broker_arguments",
+    "serve_broker",
+    "main",
+]
 
 #: Where the runtime puts the broker URL for workers and nodes (e.g. `mqtt.publish` without `url`).
 BROKER_URL_ENV = "EDGELOOP_BROKER_URL"
 _READY = "EDGELOOP_BROKER_URL="
+# `python -m runtime.control.broker` would import this module twice (the package imports it first).
+_CHILD_CODE = "import sys; from runtime.control.broker import main; sys.exit(main())"
 
 
 def _check_host(host: str, allow_remote: bool) -> None:
@@ -152,8 +162,8 @@ def start_embedded_broker_process(
     _check_host(host, allow_remote)
     cmd = [
         sys.executable,
-        "-m",
-        "runtime.control.broker",
+        "-c",
+        _CHILD_CODE,
         "--host",
         host,
         "--port",
@@ -181,13 +191,18 @@ def start_embedded_broker_process(
     )
 
 
+def _on_stdin(stop: asyncio.Event) -> None:
+    if not os.read(sys.stdin.fileno(), 4096):
+        stop.set()
+
+
 async def _serve(host: str, port: int, allow_remote: bool, watch_stdin: bool) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if watch_stdin:  # the parent holds our stdin; EOF means it is gone (or closed it): shut down
-        loop.add_reader(sys.stdin.fileno(), lambda: os.read(sys.stdin.fileno(), 4096) or stop.set())
+        loop.add_reader(sys.stdin.fileno(), _on_stdin, stop)
     async with EmbeddedBroker(host, port, allow_remote=allow_remote) as broker:
         print(f"{_READY}{broker.url}", flush=True)
         await stop.wait()
@@ -197,15 +212,25 @@ async def _serve(host: str, port: int, allow_remote: bool, watch_stdin: bool) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m runtime.control.broker [--host H] [--port P]`: serve until SIGTERM or stdin EOF."""
-    ap = argparse.ArgumentParser(prog="python -m runtime.control.broker", description=__doc__.splitlines()[0])
+    """Serve until SIGTERM/SIGINT (or stdin EOF with --watch-stdin); prints `EDGELOOP_BROKER_URL=...`."""
+    ap = argparse.ArgumentParser(prog="edgeloop broker", description=(__doc__ or "").splitlines()[0])
+    add_broker_arguments(ap)
+    args = ap.parse_args(argv)
+    return serve_broker(args)
+
+
+def add_broker_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of `edgeloop broker` (shared with the child-process entry point)."""
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--allow-remote", action="store_true", help="allow a non-loopback host (anonymous!)")
     ap.add_argument("--watch-stdin", action="store_true", help="exit when stdin reaches EOF (parent gone)")
-    args = ap.parse_args(argv)
-    return asyncio.run(_serve(args.host, args.port, args.allow_remote, args.watch_stdin))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def serve_broker(args: argparse.Namespace) -> int:
+    """Run the broker described by parsed `add_broker_arguments` options; returns the exit code."""
+    try:
+        return asyncio.run(_serve(args.host, args.port, args.allow_remote, args.watch_stdin))
+    except (GraphError, TransportError) as exc:
+        print(f"edgeloop broker: {exc}", file=sys.stderr)
+        return 1

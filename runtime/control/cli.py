@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import EdgeloopError
 from .agent import AgentDaemon, RunPart
-from .broker import BROKER_URL_ENV
+from .broker import BROKER_URL_ENV, add_broker_arguments, serve_broker
 
 __all__ = [
     "PASSWORD_ENV",
@@ -22,6 +22,7 @@ __all__ = [
     "default_keys_dir",
     "register_agent_command",
     "register_keys_command",
+    "register_broker_command",
 ]
 
 PASSWORD_ENV = "EDGELOOP_BROKER_PASSWORD"
@@ -65,6 +66,9 @@ def register_agent_command(subparsers: argparse._SubParsersAction, run_part: Run
     )
     ap.add_argument("--heartbeat-s", type=float, default=1.0, help="heartbeat period (default 1 s)")
     ap.add_argument("--telemetry-s", type=float, default=1.0, help="telemetry period (default 1 s)")
+    ap.add_argument(
+        "--connect-timeout-s", type=float, default=10.0, help="give up if not connected (default 10 s)"
+    )
     ap.add_argument("--anonymous", action="store_true", help="connect without username (embedded broker)")
     ap.set_defaults(func=_agent_handler, run_part=run_part)
 
@@ -91,6 +95,7 @@ def _agent_handler(args: argparse.Namespace) -> int:
             tls=tls,
             heartbeat_s=args.heartbeat_s,
             telemetry_period_s=args.telemetry_s,
+            connect_timeout_s=args.connect_timeout_s,
         )
         return asyncio.run(_serve(daemon))
     except EdgeloopError as exc:
@@ -142,3 +147,15 @@ def _keys_handler(args: argparse.Namespace) -> int:
     print(f"secret key  {secret}  (mode 0600, keep it on this host)")
     print(f"allow this client on a server: copy {public.name} into the server's allowed-clients directory")
     return 0
+
+
+def register_broker_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `edgeloop broker [--host H] [--port P] [--allow-remote]`: run the embedded amqtt broker."""
+    ap = subparsers.add_parser(
+        "broker",
+        help="run the embedded MQTT broker (amqtt; loopback, anonymous: for one machine or a lab)",
+        description="Prints EDGELOOP_BROKER_URL=mqtt://HOST:PORT once listening; stops on SIGTERM/Ctrl-C. "
+        "For fleets across machines use mosquitto with passwords and ACLs.",
+    )
+    add_broker_arguments(ap)
+    ap.set_defaults(func=serve_broker)

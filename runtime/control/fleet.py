@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from ..errors import CodecError, InputTimeoutError, TransportError
 from . import protocol as p
+from ._tasks import cancel_and_wait
 from .mqtt import Incoming, LastWill, MqttLink
 
 __all__ = [
@@ -122,6 +123,14 @@ class FleetClient:
     With mosquitto ACLs, `username` must equal `agent_name` (see README_control.md). Handlers
     registered with `on_command(kind, handler)` run one at a time in arrival order; they should
     return quickly (start long work as a task) and their return value is the reply body.
+
+    Parameters: `heartbeat_s` (own heartbeat period, announced in the status so observers use
+    the sender's period), `stale_after` (missed periods before another agent is `stale`),
+    `watch_telemetry` (also subscribe to every agent's telemetry, for dashboards/launchers),
+    `queue_size` (bound of the command queue and of the event queue; the oldest event is dropped
+    and counted in `stats`), `seen_ids` (command ids remembered for deduplication),
+    `connect_timeout_s` (first connection), `reconnect_max_s` (backoff cap), `info` (extra
+    fields in the retained status, e.g. role or version). `events()` has one consumer.
     """
 
     def __init__(
@@ -140,6 +149,7 @@ class FleetClient:
         seen_ids: int = 1024,
         keepalive_s: int = 10,
         connect_timeout_s: float = 5.0,
+        reconnect_max_s: float = 5.0,
         info: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = p.check_name("agent name", agent_name)
@@ -172,6 +182,7 @@ class FleetClient:
             will=will,
             keepalive_s=keepalive_s,
             connect_timeout_s=connect_timeout_s,
+            backoff_max_s=reconnect_max_s,
             inbox_size=4 * queue_size,
             on_connect=self._announce,
             on_state=lambda up, err: self._emit(ConnectionChanged(up, err)),
@@ -209,10 +220,7 @@ class FleetClient:
                     retain=True,
                     timeout_s=1.0,
                 )
-        tasks = [*self._tasks, *self._resends]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait([*self._tasks, *self._resends])
         self._tasks.clear()
         await self._link.close()
         for fut in self._pending.values():
@@ -364,15 +372,15 @@ class FleetClient:
         now = time.time()
         if t.kind == "cmd":
             if t.peer == self.name:
-                self._queue_command(p.decode("cmd", m.payload, sender=t.agent))  # type: ignore[arg-type]
+                self._queue_command(p.decode_command(m.payload, t.agent))
             return
         if t.kind == "reply":
-            rep = p.decode("reply", m.payload, sender=t.agent)
-            fut = self._pending.get(rep.id)  # type: ignore[union-attr]
+            rep = p.decode_reply(m.payload, t.agent)
+            fut = self._pending.get(rep.id)
             if fut is not None and not fut.done():
-                fut.set_result(rep)  # type: ignore[arg-type]
+                fut.set_result(rep)
             elif fut is None:
-                self._emit(ReplyReceived(t.agent, rep))  # type: ignore[arg-type]
+                self._emit(ReplyReceived(t.agent, rep))
             return
         if t.agent == self.name:
             return
@@ -380,7 +388,7 @@ class FleetClient:
             if not m.payload:  # an empty retained payload clears the topic: forget the agent
                 self._agents.pop(t.agent, None)
                 return
-            st: p.AgentStatus = p.decode("status", m.payload)  # type: ignore[assignment]
+            st = p.decode_status(m.payload)
             self._set_agent(
                 t.agent,
                 AgentInfo(t.agent, st.state, st.pid, st.host, now, now, st.heartbeat_s, st.reason, st.info),
@@ -388,10 +396,9 @@ class FleetClient:
             return
         prev = self._agents.get(t.agent)
         if t.kind == "telemetry":
-            tm: p.Telemetry = p.decode("telemetry", m.payload)  # type: ignore[assignment]
-            self._emit(TelemetryReceived(t.agent, tm))
+            self._emit(TelemetryReceived(t.agent, p.decode_telemetry(m.payload)))
         else:
-            p.decode("heartbeat", m.payload)
+            p.decode_heartbeat(m.payload)
         if prev is not None and prev.state != "offline":
             since = prev.since if prev.state == "online" else now
             self._set_agent(t.agent, replace(prev, state="online", last_seen=now, since=since))

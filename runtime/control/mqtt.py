@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -23,8 +24,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 
 from ..errors import GraphError, InputTimeoutError, TransportError
+from ._tasks import cancel_and_wait
 
 __all__ = ["BrokerAddress", "LastWill", "Incoming", "LinkStats", "MqttLink", "parse_broker_url"]
 
@@ -189,8 +192,7 @@ class MqttLink:
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout_s)
         except TimeoutError:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait([task])
         except Exception:  # already reported through last_error or the first-connect future
             pass
         if self._first is not None and self._first.done() and not self._first.cancelled():
@@ -261,9 +263,7 @@ class MqttLink:
         if not filters:
             return
         granted = await client.subscribe(filters, timeout=self.timeout_s)
-        refused = [
-            t for (t, _), g in zip(filters, granted, strict=False) if int(getattr(g, "value", g)) >= 0x80
-        ]
+        refused = [t for (t, _), g in zip(filters, granted, strict=False) if _code(g) >= 0x80]
         if refused:
             raise TransportError(
                 f"broker {self.address.url} refused subscription(s) {refused} for user "
@@ -287,6 +287,8 @@ class MqttLink:
             timeout=self.timeout_s,
             tls_context=self._tls,
             logger=log,
+            # Small control messages must not wait for Nagle + delayed ACK (~40 ms per hop).
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         )
 
     async def _supervise(self) -> None:
@@ -298,7 +300,7 @@ class MqttLink:
                     delay = self._backoff[0]
             except aiomqtt.MqttError as exc:
                 self.last_error = str(exc)
-                if isinstance(exc, aiomqtt.MqttConnectError) and _code(exc.rc) in _FATAL_CONNACK:
+                if isinstance(exc, MqttConnectError) and _code(exc.rc) in _FATAL_CONNACK:
                     err = TransportError(
                         f"MQTT broker {self.address.url} refused user {self._username!r}: {exc} "
                         "(check the username/password and the broker's ACL)"
@@ -340,8 +342,7 @@ class MqttLink:
             if reader.done():
                 reader.result()  # re-raise the MqttError that ended the session
         finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            await cancel_and_wait([reader])
 
     async def _read(self, client: aiomqtt.Client) -> None:
         async for m in client.messages:

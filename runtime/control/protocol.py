@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ..errors import CodecError, GraphError
 
@@ -48,7 +48,11 @@ __all__ = [
     "reply_topic",
     "parse_topic",
     "encode",
-    "decode",
+    "decode_status",
+    "decode_heartbeat",
+    "decode_telemetry",
+    "decode_command",
+    "decode_reply",
 ]
 
 ROOT = "edgeloop"
@@ -174,6 +178,7 @@ class Reply:
 
 
 _Record = AgentStatus | Heartbeat | Telemetry | Command | Reply
+_R = TypeVar("_R", AgentStatus, Heartbeat, Telemetry, Command, Reply)
 
 
 def encode(record: _Record) -> bytes:
@@ -186,8 +191,7 @@ def encode(record: _Record) -> bytes:
         raise CodecError(f"{type(record).__name__} is not JSON-encodable: {exc}") from exc
 
 
-def decode(kind: TopicKind, payload: bytes, *, sender: str = "") -> _Record:
-    """Decode a control payload of topic kind `kind`; anything malformed raises CodecError."""
+def _load(kind: str, payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_CONTROL_BYTES:
         raise CodecError(f"{kind} message of {len(payload)} B exceeds the {MAX_CONTROL_BYTES} B limit")
     try:
@@ -196,24 +200,44 @@ def decode(kind: TopicKind, payload: bytes, *, sender: str = "") -> _Record:
         raise CodecError(f"{kind} message is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise CodecError(f"{kind} message must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _build(cls: type[_R], kind: str, data: dict[str, Any], **extra: Any) -> _R:
     try:
-        if kind == "status":
-            rec: _Record = AgentStatus(**data)
-            if rec.state not in ("online", "offline"):
-                raise CodecError(f"status state must be 'online' or 'offline', got {rec.state!r}")
-            return rec
-        if kind == "heartbeat":
-            return Heartbeat(**data)
-        if kind == "telemetry":
-            return Telemetry(**data)
-        if kind == "cmd":
-            rec = Command(**data, sender=sender)
-            if not isinstance(rec.id, str) or not rec.id or not isinstance(rec.kind, str):
-                raise CodecError("command needs a non-empty string 'id' and a string 'kind'")
-            return rec
-        rec = Reply(**data, sender=sender)
-        if not isinstance(rec.id, str) or not isinstance(rec.ok, bool):
-            raise CodecError("reply needs a string 'id' and a boolean 'ok'")
-        return rec
-    except TypeError as exc:  # unknown or missing fields
+        return cls(**data, **extra)
+    except TypeError as exc:  # unknown, missing or duplicated fields (a payload may not claim 'sender')
         raise CodecError(f"{kind} message has wrong fields: {exc}") from exc
+
+
+def decode_status(payload: bytes) -> AgentStatus:
+    rec = _build(AgentStatus, "status", _load("status", payload))
+    if rec.state not in ("online", "offline"):
+        raise CodecError(f"status state must be 'online' or 'offline', got {rec.state!r}")
+    return rec
+
+
+def decode_heartbeat(payload: bytes) -> Heartbeat:
+    return _build(Heartbeat, "heartbeat", _load("heartbeat", payload))
+
+
+def decode_telemetry(payload: bytes) -> Telemetry:
+    rec = _build(Telemetry, "telemetry", _load("telemetry", payload))
+    if not isinstance(rec.seq, int) or not isinstance(rec.data, dict):
+        raise CodecError("telemetry needs an integer 'seq' and an object 'data'")
+    return rec
+
+
+def decode_command(payload: bytes, sender: str) -> Command:
+    """Decode a command; `sender` is the topic's agent level (the broker's ACL vouches for it)."""
+    rec = _build(Command, "command", _load("command", payload), sender=sender)
+    if not isinstance(rec.id, str) or not rec.id or len(rec.id) > 128 or not isinstance(rec.kind, str):
+        raise CodecError("command needs a non-empty string 'id' (<= 128 chars) and a string 'kind'")
+    return rec
+
+
+def decode_reply(payload: bytes, sender: str) -> Reply:
+    rec = _build(Reply, "reply", _load("reply", payload), sender=sender)
+    if not isinstance(rec.id, str) or not isinstance(rec.ok, bool):
+        raise CodecError("reply needs a string 'id' and a boolean 'ok'")
+    return rec
