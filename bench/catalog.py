@@ -5,4 +5,11 @@ from __future__ import annotations
 __all__ = ["BENCHES"]
 
 BENCHES: dict[str, str] = {
+    "hw": "bench.hw:run",
+    "transport": "bench.transport:run",
+    "stop": "bench.transport:run_stop",
+    "events": "bench.events:run",
+    "record": "bench.record:run",
+    "dfa": "bench.dfa:run",
+    "agents_remote": "bench.agents_remote:run",
 }

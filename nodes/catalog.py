@@ -28,4 +28,9 @@ CATALOG: dict[str, str] = {
     "repr.voxel_grid": "nodes.representation:VoxelGrid",
     "repr.time_surface": "nodes.representation:TimeSurfaceNode",
     "repr.event_tokens": "nodes.representation:EventTokens",
+    # on-device adaptation (DFA / BP on emulated RRAM) and its report
+    "adapt.dfa": "nodes.adapt:DfaAdapter",
+    "adapt.bp": "nodes.adapt:BpAdapter",
+    "adapt.none": "nodes.adapt:FrozenClassifier",
+    "adapt.report": "nodes.adapt_report:AdaptReport",
 }

@@ -20,7 +20,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     setup_logging("launcher")
     result = run_graph(args.graph, duration_s=args.duration, overrides=args.set, transport=args.transport,
-                       top=args.top, metrics_port=args.metrics_port)
+                       top=args.top, metrics_port=args.metrics_port, broker_url=args.broker, keys_dir=args.keys,
+                       advertise=args.advertise, fleet=args.fleet, broker_port=args.broker_port,
+                       restore_signals=False)  # a late Ctrl-C must not interrupt the summary
     print_summary(result.view, result.duration_s)
     for f in result.failures:
         print(f"failure: {f}", file=sys.stderr)
@@ -180,7 +182,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+async def _run_plan(plan: dict[str, Any], stop: Any) -> int:
+    """`edgeloop agent`'s part runner: a worker process for the plan `edgeloop run` deployed."""
+    from .remote import run_plan_subprocess
+
+    return await run_plan_subprocess(plan, stop)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; `command` names the subcommand about to run (its plugin is imported)."""
     p = argparse.ArgumentParser(prog="edgeloop", description="Neuromorphic sensing-to-action loops as YAML graphs.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -194,11 +204,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = graph_cmd("run", "run a graph until it finishes, --duration passes, or Ctrl-C")
     sp.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
-    sp.add_argument("--transport", choices=("auto", "tcp"), default="auto",
-                    help="auto: ipc on one host, tcp across hosts; tcp: force tcp on loopback")
+    sp.add_argument("--transport", choices=("auto", "tcp", "curve"), default="auto",
+                    help="auto: ipc on one host, tcp + CURVE across hosts; tcp: force tcp on loopback; "
+                         "curve: tcp + CURVE on loopback (to measure its cost)")
     sp.add_argument("--stats-json", metavar="PATH", help="write the final statistics as JSON")
     sp.add_argument("--top", action="store_true", help="show the live `edgeloop top` view while running")
     sp.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
+    sp.add_argument("--broker", metavar="URL", help="MQTT broker of the fleet (agents with a remote `host` are "
+                    "deployed through it to `edgeloop agent`); default: an embedded broker, started only if needed")
+    sp.add_argument("--broker-port", type=int, metavar="PORT", help="port of the embedded broker (default 1883)")
+    sp.add_argument("--fleet", default="default", help="fleet name (MQTT topic prefix edgeloop/FLEET/)")
+    sp.add_argument("--keys", metavar="DIR", help="CURVE key directory (default: $EDGELOOP_KEYS_DIR or "
+                    "~/.config/edgeloop/keys): this host's NAME.key_secret files and every agent's public NAME.key")
+    sp.add_argument("--advertise", metavar="HOST", help="this host's address as the other hosts reach it "
+                    "(default: the local address that routes to the first remote host)")
     sp.set_defaults(func=_cmd_run)
     sp = sub.add_parser("top", help="live view of a running graph: nodes, edges, sensor→action latency")
     sp.add_argument("name", nargs="?", help="graph name (default: the newest run)")
@@ -230,15 +249,32 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", metavar="PATH")
     sp.add_argument("--quick", action="store_true", help="a short variant (CI-sized)")
     sp.set_defaults(func=_cmd_bench)
-    _register_plugins(sub)
+    from .recording_cli import register as register_recording  # record, replay, info
+
+    register_recording(sub)
+    from .control.cli import register_agent_command, register_broker_command, register_keys_command
+
+    register_agent_command(sub, run_plan=_run_plan)
+    register_keys_command(sub)
+    register_broker_command(sub)
+    _register_plugins(sub, command)
     return p
 
 
-def _register_plugins(sub: Any) -> None:
-    """Commands contributed through the `edgeloop.commands` entry point (train, quantize, hw, …)."""
+def _register_plugins(sub: Any, command: str | None) -> None:
+    """Commands contributed through the `edgeloop.commands` entry point (train, quantize, hw, …).
+
+    Only the command being run is imported (science commands pull in torch, which takes seconds);
+    the others appear in `--help` as names.
+    """
     from .registry import import_target, load_plugin_table
 
     for name, target in sorted(load_plugin_table("edgeloop.commands").items()):
+        if name != command:
+            sp = sub.add_parser(name, help=f"(from {target.split(':')[0]}; `edgeloop {name} --help`)",
+                                add_help=False)
+            sp.add_argument("args", nargs=argparse.REMAINDER)
+            continue
         try:
             import_target(target)(sub)
         except Exception as exc:  # one broken plugin must not break the CLI
@@ -247,7 +283,9 @@ def _register_plugins(sub: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "bench":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -58,10 +58,13 @@ def describe_file(path: str | Path, head: int = 512) -> str:
     for prefix, what in _SIGNATURES:
         if data.startswith(prefix):
             return what
+    binary = f"an unrecognised binary file (starts with {data[:8]!r})"
+    if any(b < 9 or 13 < b < 32 for b in data):  # control bytes: not text
+        return binary
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(data) - 4:  # not just a multi-byte character cut by `head`
-            return f"an unrecognised binary file (starts with {data[:8]!r})"
+        if len(data) < head or exc.start < len(data) - 4:  # not just a character cut by `head`
+            return binary
         text = data[: exc.start].decode("utf-8")
     return _describe_text(text)

@@ -9,4 +9,6 @@ from __future__ import annotations
 __all__ = ["COMMANDS"]
 
 COMMANDS: dict[str, str] = {
+    "hw": "nodes.commands.hw:register",
+    "convert": "nodes.commands.convert:register",
 }

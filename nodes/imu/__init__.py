@@ -1,0 +1,25 @@
+"""Wearable IMU data without the runtime: CSV recordings, resampling, a synthetic activity generator, windows."""
+
+from __future__ import annotations
+
+from .csv_io import COLUMNS, iter_imu_csv, read_imu_csv, write_imu_csv
+from .recording import SAMPLE_COLUMNS, ImuRecording, read_aedat_imu, resample
+from .synthetic import ACTIVITIES, ActivityModel, SyntheticImu, write_synthetic_dataset
+from .windows import make_windows, sliding_windows
+
+__all__ = [
+    "COLUMNS",
+    "SAMPLE_COLUMNS",
+    "ImuRecording",
+    "iter_imu_csv",
+    "read_imu_csv",
+    "write_imu_csv",
+    "resample",
+    "read_aedat_imu",
+    "ACTIVITIES",
+    "ActivityModel",
+    "SyntheticImu",
+    "write_synthetic_dataset",
+    "make_windows",
+    "sliding_windows",
+]

@@ -1,0 +1,145 @@
+"""IMU sources: replay of CSV / AEDAT4 IMU recordings and the synthetic wearable, paced at `speed`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from pydantic import Field
+
+from nodes.events import RecordingFormatError, sniff
+from nodes.imu import ACTIVITIES, ImuRecording, SyntheticImu, read_aedat_imu, read_imu_csv, resample
+from nodes.pacing import Pacer
+from runtime.errors import GraphError, RecordingError
+from runtime.message import Message
+from runtime.node import Context, Node, Params
+
+__all__ = ["ImuReplay", "SyntheticImuSource"]
+
+
+class ImuReplay(Node):
+    """Replay an IMU CSV (`t_s,ax,ay,az,gx,gy,gz[,label]`) or the IMU stream of an AEDAT4 file.
+
+    Emits one float32 (6,) `sample` (ax, ay, az m/s²; gx, gy, gz rad/s) per time step, and its
+    `label` (int, −1 unlabelled) when the file has labels. `rate_hz` resamples (None = as recorded);
+    the `rate_hz` control input changes it while running, from the current time on. The file is read
+    whole at setup (IMU files are small: an hour at 50 Hz is ~10 MB of CSV).
+    """
+
+    inputs = ("rate_hz",)
+    outputs = ("sample", "label")
+
+    class Params(Params):
+        path: str
+        rate_hz: float | None = Field(None, gt=0)
+        speed: float = Field(1.0, ge=0)
+        loop: bool = False
+        label_names: list[str] | None = None
+
+    async def setup(self, ctx: Context) -> None:
+        self.ctx = ctx
+        p = ctx.params
+        try:
+            kind, _ = sniff(p.path)
+            self.native = read_aedat_imu(p.path) if kind == "aedat4" else read_imu_csv(p.path, p.label_names)
+        except RecordingFormatError as exc:
+            raise RecordingError(f"node '{ctx.node_id}': {exc}") from exc
+        if len(self.native) == 0:
+            raise RecordingError(f"node '{ctx.node_id}': {p.path} has no IMU samples")
+        self.rec = self._at_rate(p.rate_hz)
+
+    def _at_rate(self, rate_hz: float | None) -> ImuRecording:
+        return self.native if rate_hz is None else resample(self.native, rate_hz)
+
+    async def on_input(self, port: str, msg: Message) -> None:
+        try:
+            rate = float(msg.payload)
+            if not rate > 0:
+                raise ValueError(f"rate_hz must be > 0, got {msg.payload!r}")
+        except (TypeError, ValueError) as exc:
+            self.ctx.log.warning("ignored rate_hz control message: %s", exc)
+            self.ctx.counter("bad_control")
+            return
+        self.rec = self._at_rate(rate)
+
+    async def run(self, ctx: Context) -> None:
+        pacer = Pacer(ctx.clock, ctx.params.speed)
+        t_first = float(self.native.t_s[0])
+        offset_s = 0.0  # added per loop pass so that time keeps increasing
+        rec, i = self.rec, 0
+        t_done = -np.inf  # recording time of the last emitted sample
+        while not ctx.stop_event.is_set():
+            if rec is not self.rec:  # rate_hz changed: continue after the last emitted time
+                rec = self.rec
+                i = int(np.searchsorted(rec.t_s, t_done, "right"))
+            if i >= len(rec):
+                if not ctx.params.loop:
+                    return
+                offset_s += float(rec.t_s[-1] - rec.t_s[0]) + 1.0 / max(rec.rate_hz, 1e-9)
+                i, t_done = 0, -np.inf
+                continue
+            t_sense = await pacer.wait((float(rec.t_s[i]) - t_first + offset_s) * 1e6)
+            await ctx.emit(
+                "sample", np.concatenate([rec.accel[i], rec.gyro[i]]).astype(np.float32), t_sense=t_sense
+            )
+            if rec.labels is not None:
+                await ctx.emit("label", int(rec.labels[i]), t_sense=t_sense)
+            t_done = float(rec.t_s[i])
+            i += 1
+
+
+class SyntheticImuSource(Node):
+    """The synthetic wearable (`nodes.imu.SyntheticImu`) as a source: `sample` float32 (6,) and `label`.
+
+    `activities` is a schedule of [name, seconds] bouts (None: endless random bouts); labels index
+    `nodes.imu.ACTIVITIES` (walking, running, standing, sitting, stairs_up, stairs_down).
+    """
+
+    outputs = ("sample", "label")
+
+    class Params(Params):
+        activities: list[tuple[str, float]] | None = None
+        subject_seed: int = 0
+        rate_hz: float = Field(50.0, gt=0)
+        noise: float = Field(1.0, ge=0)
+        drift: float = Field(1.0, ge=0)
+        subject_shift: float = Field(1.0, ge=0)
+        seed: int | None = None
+        speed: float = Field(1.0, ge=0)
+        duration_s: float | None = Field(None, gt=0)
+
+    async def setup(self, ctx: Context) -> None:
+        p = ctx.params
+        try:
+            self.imu = SyntheticImu(
+                p.activities,
+                p.subject_seed,
+                rate_hz=p.rate_hz,
+                noise=p.noise,
+                drift=p.drift,
+                subject_shift=p.subject_shift,
+                seed=p.seed,
+            )
+        except ValueError as exc:
+            raise GraphError(f"node '{ctx.node_id}': {exc} (activities: {', '.join(ACTIVITIES)})") from exc
+        self.limit = None if p.duration_s is None else int(round(p.duration_s * p.rate_hz))
+
+    async def run(self, ctx: Context) -> None:
+        pacer = Pacer(ctx.clock, ctx.params.speed)
+        chunk = max(1, int(ctx.params.rate_hz // 10))  # generate ~100 ms at a time, emit sample by sample
+        n = 0
+        while not ctx.stop_event.is_set():
+            want = chunk if self.limit is None else min(chunk, self.limit - n)
+            if want <= 0:
+                return
+            x, y = self.imu.read(want)
+            if not len(x):
+                return
+            for row, label in zip(x, y, strict=True):
+                t_sense = await pacer.wait(n * 1e6 / ctx.params.rate_hz)
+                await ctx.emit("sample", row, t_sense=t_sense)
+                await ctx.emit("label", int(label), t_sense=t_sense)
+                n += 1
+                if ctx.stop_event.is_set():
+                    return
+            await asyncio.sleep(0)
