@@ -12,4 +12,6 @@ BENCHES: dict[str, str] = {
     "record": "bench.record:run",
     "dfa": "bench.dfa:run",
     "agents_remote": "bench.agents_remote:run",
+    "quant": "bench.quant:run",
+    "models": "bench.models:run",
 }

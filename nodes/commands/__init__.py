@@ -11,4 +11,6 @@ __all__ = ["COMMANDS"]
 COMMANDS: dict[str, str] = {
     "hw": "nodes.commands.hw:register",
     "convert": "nodes.commands.convert:register",
+    "train": "nodes.commands.train:register",
+    "quantize": "nodes.commands.quantize:register",
 }
