@@ -9,6 +9,7 @@ BENCHES: dict[str, str] = {
     "transport": "bench.transport:run",
     "stop": "bench.transport:run_stop",
     "events": "bench.events:run",
+    "agents": "bench.agents:run",
     "record": "bench.record:run",
     "dfa": "bench.dfa:run",
     "agents_remote": "bench.agents_remote:run",

@@ -1,4 +1,4 @@
-"""One agent's process: its nodes on one asyncio loop, their sockets, routing, and the control channel."""
+"""One agent's process: its nodes on one asyncio loop, their sockets (CURVE across hosts), routing, control."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -19,13 +21,14 @@ import zmq.asyncio
 
 from .clock import Clock, SimClock, WallClock
 from .codec import EOS, decode, encode, readonly, to_wire_payload
-from .errors import CodecError, GraphError
+from .errors import CodecError, EdgeloopError, GraphError, TransportError
 from .graph import Graph, RestartSpec, load_graph
 from .message import Message, Payload
 from .runner import NodeRunner
+from .security import CurveServerAuth, configure_curve_client, configure_curve_server, default_keys_dir
 from .stats import edge_summary
 from .tracking import FlowTracker
-from .wiring import Wiring
+from .wiring import LAUNCHER_KEY, Wiring
 
 __all__ = ["AgentWorker", "WorkerPlan", "main"]
 
@@ -73,10 +76,15 @@ class AgentWorker:
     """Owns the nodes of one agent and every socket they need; nodes only see their context."""
 
     def __init__(self, graph: Graph, agent: str, wiring: Wiring, *, incarnation: int = 0,
-                 clock: Clock | None = None, zctx: zmq.asyncio.Context | None = None) -> None:
+                 clock: Clock | None = None, zctx: zmq.asyncio.Context | None = None,
+                 keys_dir: Path | None = None) -> None:
         self.graph = graph
         self.agent = agent
         self.wiring = wiring
+        self.keys_dir = keys_dir or default_keys_dir()
+        self._auths: list[CurveServerAuth] = []
+        self.rebound: dict[str, str] = {}  # proposed tcp endpoint -> the one bound instead (port was taken)
+        self.routed = False  # connect_routes ran (after the launcher's `connect`)
         self.incarnation = incarnation
         self.clock = clock or (SimClock() if graph.spec.clock == "sim" else WallClock())
         self.zctx = zctx or zmq.asyncio.Context()
@@ -112,6 +120,34 @@ class AgentWorker:
         self._sockets.append(s)
         return s
 
+    def curve_key(self, name: str, *, secret: bool = False) -> Path:
+        """The key file `name` in this host's key directory; a missing one is an error that says what to do."""
+        path = self.keys_dir / f"{name}.key{'_secret' if secret else ''}"
+        if not path.is_file():
+            what = "secret key" if secret else "public key"
+            fix = (f"run `edgeloop keys {name} --dir {self.keys_dir}` on this host" if secret else
+                   f"copy {name}.key (public) from the host that made it")
+            raise TransportError(f"agent '{self.agent}': CURVE {what} {path} is missing; {fix}")
+        return path
+
+    def _curve(self, ep: str) -> bool:
+        return self.wiring.curve and ep.startswith("tcp://")
+
+    def _bind(self, sock: zmq.asyncio.Socket, ep: str) -> None:
+        """Bind `ep` (a CURVE server across hosts); a taken tcp port is replaced by a free one and reported."""
+        if self._curve(ep):
+            self._auths.append(configure_curve_server(sock, self.curve_key(self.agent, secret=True), self.keys_dir))
+        addr = self.wiring.bind.get(ep, ep)
+        try:
+            sock.bind(addr)
+        except zmq.ZMQError as exc:
+            if not addr.startswith("tcp://") or exc.errno != zmq.EADDRINUSE:
+                raise TransportError(f"agent '{self.agent}' cannot bind {addr}: {exc}") from exc
+            sock.bind(addr.rsplit(":", 1)[0] + ":*")
+            port = str(sock.getsockopt_string(zmq.LAST_ENDPOINT)).rsplit(":", 1)[1]
+            self.rebound[ep] = f"{ep.rsplit(':', 1)[0]}:{port}"
+            log.warning("%s was taken on this host: bound %s instead", addr, self.rebound[ep])
+
     def bind_inboxes(self) -> None:
         """Bind this agent's lossy inbox, one inbox per backpressure input fed from elsewhere, and the tap."""
         w = self.wiring
@@ -119,18 +155,16 @@ class AgentWorker:
             # XPUB sees subscriptions, so the hot path copies a topic to the tap only while someone listens.
             self._tap = self._socket(zmq.XPUB)
             self._tap.setsockopt(zmq.XPUB_VERBOSE, 1)
-            tep = w.tap[self.agent]
-            self._tap.bind(w.bind.get(tep, tep))
+            self._bind(self._tap, w.tap[self.agent])
             self._tap_sync: zmq.Socket[Any] = zmq.Socket.shadow(self._tap.underlying)
-        ep = w.inbox[self.agent]
         self._inbox = self._socket(zmq.PULL)
-        self._inbox.bind(w.bind.get(ep, ep))
+        self._bind(self._inbox, w.inbox[self.agent])
         self._bp_inboxes: list[tuple[zmq.asyncio.Socket, NodeRunner, str]] = []
         for key, ep in w.bp_inbox.items():
             node_id, port = key.split("/")
             if node_id in self.runners:
                 s = self._socket(zmq.PULL)
-                s.bind(w.bind.get(ep, ep))
+                self._bind(s, ep)
                 self._bp_inboxes.append((s, self.runners[node_id], port))
 
     def connect_routes(self) -> None:
@@ -141,6 +175,11 @@ class AgentWorker:
         def push(ep: str) -> zmq.asyncio.Socket:
             if ep not in push_by_ep:
                 s = self._socket(zmq.PUSH)
+                if self._curve(ep):
+                    server = self.wiring.agent_of_endpoint(self.graph, ep)
+                    if server is None:
+                        raise GraphError(f"agent '{self.agent}': no agent binds {ep}")
+                    configure_curve_client(s, self.curve_key(self.agent, secret=True), self.curve_key(server))
                 # Monitor before connecting, so the CONNECTED event cannot be missed.
                 self._monitors.append((s, s.get_monitor_socket(zmq.EVENT_CONNECTED)))
                 s.connect(ep)
@@ -171,6 +210,7 @@ class AgentWorker:
             for a in sorted(agents):
                 self.routes[(src_node, port)].lossy.append(zmq.Socket.shadow(push(self.wiring.inbox[a]).underlying))
         self._push_sockets = list(push_by_ep.values())
+        self.routed = True
 
     async def wait_connected(self, timeout_s: float = 10.0) -> None:
         """The ready barrier: every PUSH has a live connection before any source starts."""
@@ -273,7 +313,10 @@ class AgentWorker:
         sync: zmq.Socket[Any] = zmq.Socket.shadow(self._inbox.underlying)
         targets_for = self._remote_in.get
         while True:
-            frames = await self._inbox.recv_multipart(copy=False)
+            try:
+                frames = await self._inbox.recv_multipart(copy=False)
+            except zmq.Again:
+                continue  # see _pump_bp
             for _ in range(4096):  # then drain what is already there without awaiting, bounded
                 for runner, port, msg, _ in self._handle_frames(frames, targets_for):
                     await runner.deliver(port, msg, blocking=False)
@@ -287,14 +330,22 @@ class AgentWorker:
         targets = [(runner, port)]
         while True:
             await q.wait_space()  # stop reading while the queue is full: the sender's PUSH blocks
-            frames = await sock.recv_multipart(copy=False)
+            try:
+                frames = await sock.recv_multipart(copy=False)
+            except zmq.Again:
+                # pyzmq's asyncio recv sometimes finds nothing after a wake-up (seen on CURVE links with
+                # 1 MB messages, first frame, nothing consumed): wait again rather than die silently.
+                continue
             for r, p, msg, _ in self._handle_frames(frames, lambda _t: targets):
                 await r.deliver(p, msg, blocking=True)
 
     async def _watch_tap(self) -> None:
         """Track which topics tools subscribed to (frames: 1 = subscribe, 0 = unsubscribe, then the prefix)."""
         while True:
-            frame = await self._tap.recv()
+            try:
+                frame = await self._tap.recv()
+            except zmq.Again:
+                continue  # see _pump_bp
             if not frame:
                 continue
             topic = frame[1:].decode(errors="replace")
@@ -312,6 +363,8 @@ class AgentWorker:
             self._tasks.append(asyncio.create_task(self._pump_lossy(), name="pump-lossy"))
             for s, r, p in self._bp_inboxes:
                 self._tasks.append(asyncio.create_task(self._pump_bp(s, r, p), name=f"pump-{r.node_id}-{p}"))
+        for t in self._tasks:
+            t.add_done_callback(_log_task_death)
         # Sinks first, sources last, so nothing a source emits finds a node not yet set up.
         order = sorted(self.runners.values(), key=lambda r: r.cls.is_source())
         for r in order:
@@ -349,6 +402,9 @@ class AgentWorker:
         for s in self._sockets:
             s.close(linger=0)
         self._sockets.clear()
+        for auth in self._auths:  # after the CURVE server sockets: a pending handshake would block term()
+            auth.close()
+        self._auths.clear()
 
     def snapshot(self) -> dict[str, Any]:
         """Stats for the launcher, `edgeloop top` and the exit summary (plain msgpack types)."""
@@ -362,9 +418,17 @@ class AgentWorker:
         return {"agent": self.agent, "pid": os.getpid(), "incarnation": self.incarnation,
                 "cpu_s": sum(proc.cpu_times()[:2]), "rss": proc.memory_info().rss, "time": time.time(),
                 "malformed": self.malformed, "unroutable": self.unroutable,
+                "transport": {"inbox": self.wiring.inbox.get(self.agent, ""), "host": socket.gethostname(),
+                              "curve": self._curve(self.wiring.inbox.get(self.agent, ""))},
                 "nodes": {r.node_id: r.snapshot() for r in self.runners.values()},
                 "edges": edges, "outputs": outputs,
                 "paths": self.tracker.snapshot() if self.tracker is not None else {}}
+
+
+def _log_task_death(task: asyncio.Task[Any]) -> None:
+    """A pump that dies stops delivery without a word: say so at once (its messages then count as gaps)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped: %r", task.get_name(), task.exception(), exc_info=task.exception())
 
 
 # ----- process entry point -----
@@ -397,6 +461,18 @@ async def _serve(plan: WorkerPlan) -> int:
     ctl = zctx.socket(zmq.DEALER)
     ctl.setsockopt(zmq.LINGER, 200)
     ctl.setsockopt(zmq.IDENTITY, plan.agent.encode())
+    if wiring.control.startswith("tcp://"):
+        # Across hosts: ZMTP heartbeats notice a dead link; CURVE with the launcher's public key.
+        ctl.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+        ctl.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
+        if wiring.curve:
+            try:
+                configure_curve_client(ctl, worker.curve_key(plan.agent, secret=True), worker.curve_key(LAUNCHER_KEY))
+            except TransportError as exc:
+                log.error("%s", exc)
+                ctl.close(linger=0)
+                zctx.term()
+                return 3
     ctl.connect(wiring.control)
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
@@ -410,8 +486,7 @@ async def _serve(plan: WorkerPlan) -> int:
     exit_code = 0
     try:
         worker.bind_inboxes()
-        worker.connect_routes()
-        await send("bound", {"pid": os.getpid()})
+        await send("bound", {"pid": os.getpid(), "endpoints": worker.rebound})
         # Wait for 'connect' (every agent has bound), then the ready barrier, then 'start'.
         started = False
         heartbeat_at = time.monotonic()
@@ -425,6 +500,10 @@ async def _serve(plan: WorkerPlan) -> int:
                 cmd = msgpack.unpackb(await ctl.recv(), raw=False)
                 kind = cmd.get("t") if isinstance(cmd, dict) else None
                 if kind == "connect":
+                    if not worker.routed:
+                        if isinstance(cmd.get("wiring"), dict):  # endpoints other workers had to move
+                            worker.wiring = Wiring.from_dict(cmd["wiring"])
+                        worker.connect_routes()
                     await worker.wait_connected()
                     await send("ready", {})
                 elif kind == "start" and not started:
@@ -441,7 +520,7 @@ async def _serve(plan: WorkerPlan) -> int:
             if started and worker.done_event.is_set():
                 await send("done", {})
                 worker.done_event.clear()
-    except GraphError as exc:
+    except EdgeloopError as exc:
         log.error("%s", exc)
         exit_code = 3
     finally:

@@ -21,12 +21,14 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import os
 import selectors
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import GraphError, TransportError
@@ -59,6 +61,25 @@ def _check_host(host: str, allow_remote: bool) -> None:
             "accepts anonymous clients, so binding it beyond loopback needs allow_remote=True "
             "(or use mosquitto with a password file and ACLs, see README_control.md)"
         )
+
+
+class _SnapshotDict(dict[str, Any]):
+    """amqtt 0.12.1 iterates its subscription table across awaits (in a new client's session set-up and
+    in every broadcast), so another client's (un)subscribe raises "dictionary changed size during
+    iteration": the new client's session never serves it, or a broadcast is lost [M: 16 agents
+    connecting at once]. Iterating a snapshot keeps both going."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().keys()))
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        return list(super().keys())
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return list(super().values())
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return list(super().items())
 
 
 class EmbeddedBroker:
@@ -100,6 +121,7 @@ class EmbeddedBroker:
             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
         }
         broker = Broker(config)
+        broker._subscriptions = _SnapshotDict(broker._subscriptions)
         try:
             await broker.start()
         except BrokerError as exc:
@@ -203,6 +225,8 @@ async def _serve(host: str, port: int, allow_remote: bool, watch_stdin: bool) ->
         loop.add_signal_handler(sig, stop.set)
     if watch_stdin:  # the parent holds our stdin; EOF means it is gone (or closed it): shut down
         loop.add_reader(sys.stdin.fileno(), _on_stdin, stop)
+        # Embedded in a launcher: amqtt's warnings about clients that come and go are noise in its log.
+        logging.getLogger("amqtt").setLevel(logging.ERROR)
     async with EmbeddedBroker(host, port, allow_remote=allow_remote) as broker:
         print(f"{_READY}{broker.url}", flush=True)
         await stop.wait()

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from ..errors import EdgeloopError
-from .agent import AgentDaemon, RunPart
+from ..security import KEYS_DIR_ENV, default_keys_dir
+from .agent import AgentDaemon, RunPart, RunPlan
 from .broker import BROKER_URL_ENV, add_broker_arguments, serve_broker
 
 __all__ = [
@@ -26,19 +27,14 @@ __all__ = [
 ]
 
 PASSWORD_ENV = "EDGELOOP_BROKER_PASSWORD"
-KEYS_DIR_ENV = "EDGELOOP_KEYS_DIR"
 
 
-def default_keys_dir() -> Path:
-    """`$EDGELOOP_KEYS_DIR`, else `$XDG_CONFIG_HOME/edgeloop/keys` (default `~/.config/edgeloop/keys`)."""
-    if os.environ.get(KEYS_DIR_ENV):
-        return Path(os.environ[KEYS_DIR_ENV])
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "edgeloop" / "keys"
-
-
-def register_agent_command(subparsers: argparse._SubParsersAction, run_part: RunPart | None = None) -> None:  # type: ignore[type-arg]
-    """Add `edgeloop agent`; `run_part` runs a deployed graph part (None: deploys are refused)."""
+def register_agent_command(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+    run_part: RunPart | None = None,
+    run_plan: RunPlan | None = None,
+) -> None:
+    """Add `edgeloop agent`; `run_part` / `run_plan` run a deployed part (both None: deploys are refused)."""
     ap = subparsers.add_parser(
         "agent",
         help="join a fleet over MQTT and run the graph parts deployed to this host",
@@ -67,10 +63,31 @@ def register_agent_command(subparsers: argparse._SubParsersAction, run_part: Run
     ap.add_argument("--heartbeat-s", type=float, default=1.0, help="heartbeat period (default 1 s)")
     ap.add_argument("--telemetry-s", type=float, default=1.0, help="telemetry period (default 1 s)")
     ap.add_argument(
-        "--connect-timeout-s", type=float, default=10.0, help="give up if not connected (default 10 s)"
+        "--connect-timeout-s",
+        type=float,
+        default=10.0,
+        help="give up if not connected (default 10 s; 0: wait for the broker forever)",
+    )
+    ap.add_argument(
+        "--reconnect-max-s", type=float, default=2.0, help="longest wait between connection attempts (2 s)"
+    )
+    ap.add_argument(
+        "--keys",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"CURVE key directory for parts that talk to other hosts (default: ${KEYS_DIR_ENV} "
+        "or ~/.config/edgeloop/keys): this agent's NAME.key_secret and every peer's public NAME.key",
+    )
+    ap.add_argument(
+        "--allow-from",
+        default="launcher",
+        metavar="NAMES",
+        help="comma-separated fleet members whose deploy/stop this agent obeys (default: launcher, the name "
+        "`edgeloop run` uses; '*' for any)",
     )
     ap.add_argument("--anonymous", action="store_true", help="connect without username (embedded broker)")
-    ap.set_defaults(func=_agent_handler, run_part=run_part)
+    ap.set_defaults(func=_agent_handler, run_part=run_part, run_plan=run_plan)
 
 
 def _agent_handler(args: argparse.Namespace) -> int:
@@ -84,18 +101,26 @@ def _agent_handler(args: argparse.Namespace) -> int:
     username = None if args.anonymous else (args.username or (args.name if password else None))
     tls = ssl.create_default_context(cafile=args.tls_ca) if args.tls_ca else None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.keys is not None:  # the part runner hands it to the worker processes it starts
+        os.environ[KEYS_DIR_ENV] = str(args.keys.expanduser().resolve())
+    os.environ.setdefault(BROKER_URL_ENV, args.broker)  # for mqtt.* nodes of deployed parts
     try:
         daemon = AgentDaemon(
             args.broker,
             args.name,
             run_part=args.run_part,
+            run_plan=getattr(args, "run_plan", None),
             fleet=args.fleet,
             username=username,
             password=password,
             tls=tls,
             heartbeat_s=args.heartbeat_s,
             telemetry_period_s=args.telemetry_s,
-            connect_timeout_s=args.connect_timeout_s,
+            connect_timeout_s=args.connect_timeout_s if args.connect_timeout_s > 0 else 1e9,
+            reconnect_max_s=args.reconnect_max_s,
+            deployers=None
+            if args.allow_from.strip() == "*"
+            else [n.strip() for n in args.allow_from.split(",")],
         )
         return asyncio.run(_serve(daemon))
     except EdgeloopError as exc:

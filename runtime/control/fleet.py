@@ -48,7 +48,7 @@ __all__ = [
 
 log = logging.getLogger("edgeloop.fleet")
 
-DEPLOY = "deploy"  #: body {"graph_yaml": str, "agent": str}: run this agent's part of the graph
+DEPLOY = "deploy"  #: body {"graph_yaml": str, "agent": str, "plan"?: dict}: run this agent's part
 STOP = "stop"  #: body {}: stop the running part
 PING = "ping"  #: body anything: answered by every FleetClient with {"pid", "host", "time"}
 
@@ -280,10 +280,22 @@ class FleetClient:
             self._pending.pop(cid, None)
 
     async def deploy(
-        self, agent: str, graph_yaml: str, part: str | None = None, *, timeout_s: float = 10.0
+        self,
+        agent: str,
+        graph_yaml: str,
+        part: str | None = None,
+        *,
+        plan: Mapping[str, Any] | None = None,
+        timeout_s: float = 10.0,
     ) -> p.Reply:
-        """Ask `agent` to run its part (`part`, default its own name) of the graph in `graph_yaml`."""
-        body = {"graph_yaml": graph_yaml, "agent": part or agent}
+        """Ask `agent` to run its part (`part`, default its own name) of the graph in `graph_yaml`.
+
+        `plan` is the launcher's worker plan (wiring, overrides, incarnation; its graph text may be
+        left empty: `graph_yaml` carries it), run by the agent's `run_plan`.
+        """
+        body: dict[str, Any] = {"graph_yaml": graph_yaml, "agent": part or agent}
+        if plan is not None:
+            body["plan"] = dict(plan)
         return await self.request(agent, DEPLOY, body, timeout_s=timeout_s, retry_s=min(1.0, timeout_s))
 
     async def stop_part(self, agent: str, *, timeout_s: float = 10.0) -> p.Reply:
