@@ -35,6 +35,7 @@ __all__ = ["AgentWorker", "WorkerPlan", "main"]
 log = logging.getLogger("edgeloop.worker")
 _HWM = 1000
 _HEARTBEAT_S = 0.5
+_YIELD_EVERY = 8  # emits between forced loop turns (fairness between a busy source and its neighbours)
 
 
 @dataclass
@@ -108,6 +109,7 @@ class AgentWorker:
         self._tasks: list[asyncio.Task[Any]] = []
         self._remote_in: dict[str, list[tuple[NodeRunner, str]]] = {}  # topic -> local targets fed remotely
         self.on_event: Any = None  # async callback(kind, dict) to the launcher
+        self._emits_since_yield = 0
         self.tapped: dict[str, int] = {}  # topic -> subscriber count on the tap
         self._proc = psutil.Process()
 
@@ -267,6 +269,12 @@ class AgentWorker:
                     sync.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     await self._send_blocking(asock, frames)
+        # Emitting never waits on lossy paths, so a source running flat out would starve the other
+        # nodes of its process: give the loop a turn every few messages.
+        self._emits_since_yield += 1
+        if self._emits_since_yield >= _YIELD_EVERY:
+            self._emits_since_yield = 0
+            await asyncio.sleep(0)
 
     async def _send_blocking(self, sock: zmq.asyncio.Socket, frames: list[Any]) -> None:
         while not self.stop_event.is_set():
