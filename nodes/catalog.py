@@ -28,9 +28,18 @@ CATALOG: dict[str, str] = {
     "repr.voxel_grid": "nodes.representation:VoxelGrid",
     "repr.time_surface": "nodes.representation:TimeSurfaceNode",
     "repr.event_tokens": "nodes.representation:EventTokens",
+    # swarm demo (examples/swarm): camera over a shared world, detector, controller, mover, recorder
+    "swarm.camera": "nodes.swarm_nodes:SwarmCamera",
+    "swarm.detector": "nodes.swarm_nodes:SwarmDetector",
+    "swarm.controller": "nodes.swarm_nodes:SwarmController",
+    "swarm.mover": "nodes.swarm_nodes:SwarmMover",
+    "swarm.recorder": "nodes.swarm_nodes:SwarmRecorder",
     # on-device adaptation (DFA / BP on emulated RRAM) and its report
     "adapt.dfa": "nodes.adapt:DfaAdapter",
     "adapt.bp": "nodes.adapt:BpAdapter",
     "adapt.none": "nodes.adapt:FrozenClassifier",
     "adapt.report": "nodes.adapt_report:AdaptReport",
+    # inference (models/: spiking networks on a hardware backend; ONNX Runtime sessions)
+    "snn.classifier": "nodes.snn_classifier:SnnClassifier",
+    "onnx.infer": "nodes.onnx_infer:OnnxInfer",
 }

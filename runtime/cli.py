@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -19,6 +20,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .worker import setup_logging
 
     setup_logging("launcher")
+    if args.backend:
+        os.environ["EDGELOOP_BACKEND"] = args.backend  # every worker inherits it
     result = run_graph(args.graph, duration_s=args.duration, overrides=args.set, transport=args.transport,
                        top=args.top, metrics_port=args.metrics_port, broker_url=args.broker, keys_dir=args.keys,
                        advertise=args.advertise, fleet=args.fleet, broker_port=args.broker_port,
@@ -208,6 +211,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                     help="auto: ipc on one host, tcp + CURVE across hosts; tcp: force tcp on loopback; "
                          "curve: tcp + CURVE on loopback (to measure its cost)")
     sp.add_argument("--stats-json", metavar="PATH", help="write the final statistics as JSON")
+    sp.add_argument("--backend", metavar="SPEC", help="hardware backend for every inference node, e.g. "
+                    "'ideal', 'rram', 'rram:adc_bits=6,read_noise=0.01' (overrides the graph's `backend:`)")
     sp.add_argument("--top", action="store_true", help="show the live `edgeloop top` view while running")
     sp.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
     sp.add_argument("--broker", metavar="URL", help="MQTT broker of the fleet (agents with a remote `host` are "

@@ -32,6 +32,8 @@ class Context(Protocol):
     clock: Clock
     log: logging.LoggerAdapter[logging.Logger]
     stop_event: asyncio.Event
+    #: Graph-level or command-line hardware backend override (None if not set).
+    backend_override: Any
 
     async def emit(self, port: str, payload: Payload, *, t_sense: int | Message | None = None) -> None:
         """Send `payload` on output `port`.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import time
 import traceback
 from collections import defaultdict
@@ -25,6 +26,11 @@ __all__ = ["NodeRunner", "NodeContext"]
 _order = itertools.count()
 
 
+def _backend_override(graph_backend: Any) -> Any:
+    env = os.environ.get("EDGELOOP_BACKEND")
+    return env if env else graph_backend
+
+
 class NodeContext:
     """The `ctx` a node sees: emit, params, clock, log, stop_event, counter."""
 
@@ -36,6 +42,9 @@ class NodeContext:
         self.log = logging.LoggerAdapter(logging.getLogger("edgeloop.node"), {"node": runner.node_id})
         self.stop_event = runner.worker.stop_event
         self.counters: dict[str, float] = defaultdict(float)
+        #: The graph-level (or `edgeloop run --backend`) hardware backend override, or None: inference
+        #: nodes apply it on top of their own `backend` parameter.
+        self.backend_override: Any = _backend_override(runner.worker.graph.spec.backend)
 
     async def emit(self, port: str, payload: Payload, *, t_sense: int | Message | None = None) -> None:
         if isinstance(t_sense, Message):

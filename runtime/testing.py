@@ -23,6 +23,7 @@ class _HarnessContext:
         self.clock = clock
         self.log = logging.LoggerAdapter(logging.getLogger(f"edgeloop.node.{node_id}"), {"node": node_id})
         self.stop_event = asyncio.Event()
+        self.backend_override: Any = None
         self.counters: dict[str, float] = defaultdict(float)
         self._seq: dict[str, int] = defaultdict(int)
 

@@ -552,7 +552,13 @@ def main(argv: list[str] | None = None) -> int:
         plan = WorkerPlan.from_json(f.read())
     os.environ.update(plan.env)
     setup_logging(plan.agent)
-    return asyncio.run(_serve(plan))
+    code = asyncio.run(_serve(plan))
+    # Everything is said and closed: skip the interpreter's teardown (seconds with torch loaded), so the
+    # launcher's stop grace measures the graph, not atexit handlers.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,245 @@
+"""Quantize a whole model layer by layer, calibrated through forward hooks (RTN, GPTQ, GPTAQ, TesseraQ)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .gptq import LayerQuant, gptaq, gptq, rtn_layer
+from .quantizer import QuantError, QuantSpec
+from .tesseraq import TesseraQConfig, tesseraq_gram
+
+__all__ = [
+    "METHODS",
+    "QuantConfig",
+    "QuantResult",
+    "quantize_model",
+    "quantizable_layers",
+    "layer_inputs",
+    "apply_quant",
+]
+
+METHODS = ("rtn", "gptq", "gptaq", "tesseraq")
+_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+@dataclass
+class QuantConfig:
+    """What `quantize_model` does. `skip` names modules left in float (e.g. ("readout",))."""
+
+    method: str = "gptq"
+    spec: QuantSpec = field(default_factory=QuantSpec)
+    damp: float = 0.01
+    act_order: bool = False
+    static_groups: bool = False
+    block_size: int = 128
+    alpha: float = 0.25
+    tesseraq: TesseraQConfig = field(default_factory=TesseraQConfig)
+    skip: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise QuantError(f"quantization method {self.method!r}: use one of {', '.join(METHODS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tesseraq"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in d["tesseraq"].items()}
+        d["skip"] = list(self.skip)
+        return d
+
+
+@dataclass
+class QuantResult:
+    """Per-layer integers (by module name) and the config that made them."""
+
+    layers: dict[str, LayerQuant]
+    config: QuantConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        """For `models.io.save_model(..., quant=...)`: tensors, numbers and strings only."""
+        return {"config": self.config.to_dict(), "layers": {k: v.to_dict() for k, v in self.layers.items()}}
+
+
+def quantizable_layers(model: nn.Module, skip: Iterable[str] = ()) -> dict[str, nn.Module]:
+    """Linear / Conv1d / Conv2d modules by name (registration order), minus `skip`."""
+    skip = set(skip)
+    return {n: m for n, m in model.named_modules() if isinstance(m, _LAYERS) and n not in skip}
+
+
+def layer_inputs(module: nn.Module, x: Tensor) -> Tensor:
+    """The rows [n, d] that multiply the flattened weight [out, d]: Linear inputs, or unfolded conv patches."""
+    if isinstance(module, nn.Linear):
+        return x.reshape(-1, module.in_features)
+    if isinstance(module, nn.Conv1d | nn.Conv2d):
+        if module.groups != 1 or isinstance(module.padding, str) or module.padding_mode != "zeros":
+            raise QuantError(f"{module}: only groups=1 convs with integer zero padding can be calibrated")
+        if isinstance(module, nn.Conv1d):
+            x = x.unsqueeze(2)
+            k, d, p, s = (
+                (1, *module.kernel_size),
+                (1, *module.dilation),
+                (0, *module.padding),
+                (1, *module.stride),
+            )
+        else:
+            k, d, p, s = module.kernel_size, module.dilation, module.padding, module.stride
+        cols = F.unfold(x, k, dilation=d, padding=p, stride=s)  # [B, C·k, L]
+        return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+    raise QuantError(f"cannot quantize {type(module).__name__}")
+
+
+def _flat_weight(m: nn.Module) -> Tensor:
+    return m.weight.detach().reshape(m.weight.shape[0], -1)
+
+
+@torch.no_grad()
+def apply_quant(model: nn.Module, layers: dict[str, LayerQuant]) -> None:
+    """Write the dequantized weights into `model` (fake quantization)."""
+    mods = dict(model.named_modules())
+    for name, lq in layers.items():
+        w = mods[name].weight
+        w.copy_(lq.dequant().reshape(w.shape).to(w.dtype))
+
+
+class _Capture:
+    """Forward pre-hook collecting one layer's input rows per call."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module, self.rows = module, []
+        self.handle = module.register_forward_pre_hook(self)
+
+    def __call__(self, mod: nn.Module, args: tuple[Any, ...]) -> None:
+        self.rows.append(layer_inputs(mod, args[0].detach()).double())
+
+    def take(self) -> list[Tensor]:
+        out, self.rows = self.rows, []
+        return out
+
+
+def _execution_order(
+    model: nn.Module, mods: dict[str, nn.Module], batch: Any, run: Callable[[Any], Any]
+) -> list[str]:
+    order: list[str] = []
+    hooks = [
+        m.register_forward_pre_hook(lambda *_a, n=n: order.append(n) if n not in order else None)
+        for n, m in mods.items()
+    ]
+    try:
+        run(batch)
+    finally:
+        for h in hooks:
+            h.remove()
+    return order
+
+
+@torch.no_grad()
+def quantize_model(
+    model: nn.Module,
+    calib: Tensor | Sequence[Any],
+    cfg: QuantConfig | None = None,
+    forward: Callable[[nn.Module, Any], Any] | None = None,
+    progress: bool = False,
+) -> QuantResult:
+    """Quantize every Linear/Conv weight of `model` in place (fake-quant) and return the integers.
+
+    Layers go one at a time in execution order. For each, the calibration batches run through the model
+    whose earlier layers are already quantized (inputs X_q, Hessian H = (2/n)X_qᵀX_q); GPTAQ and TesseraQ
+    also run a frozen full-precision copy (inputs X_fp; G = (2/n)ΔXᵀX_q, target X_fp Wᵀ). Hooks fire on
+    every call, so a spiking network's T steps all count. `calib` is one batch or a list of batches, each
+    passed as `model(batch)` (or `forward(model, batch)`). For SNNs pass already-encoded [T, B, ...] inputs
+    so the two models see the same spikes.
+    """
+    cfg = cfg or QuantConfig()
+    batches = [calib] if isinstance(calib, Tensor) else list(calib)
+    if not batches and cfg.method != "rtn":
+        raise QuantError(f"{cfg.method} needs calibration data; none was given")
+    fwd = forward or (lambda m, b: m(b))
+    was = model.training
+    model.eval()
+    mods = quantizable_layers(model, cfg.skip)
+    if not mods:
+        raise QuantError("the model has no Linear/Conv1d/Conv2d layers to quantize")
+    order = _execution_order(model, mods, batches[0], lambda b: fwd(model, b)) if batches else list(mods)
+    order += [n for n in mods if n not in order]  # layers never called still get RTN-style treatment below
+    fp = copy.deepcopy(model).eval() if cfg.method in ("gptaq", "tesseraq") else None
+    fp_mods = dict(fp.named_modules()) if fp is not None else {}
+    result: dict[str, LayerQuant] = {}
+    from tqdm.auto import tqdm
+
+    for name in tqdm(order, desc=f"quantize {cfg.method} W{cfg.spec.bits}", disable=not progress):
+        mod = mods[name]
+        w = _flat_weight(mod).double()
+        if cfg.method == "rtn":
+            lq = rtn_layer(w, cfg.spec)
+        else:
+            lq = _calibrated_layer(cfg, name, mod, fp_mods.get(name), w, batches, model, fp, fwd)
+        result[name] = lq
+        apply_quant(model, {name: lq})
+    model.train(was)
+    return QuantResult(result, cfg)
+
+
+def _calibrated_layer(
+    cfg: QuantConfig,
+    name: str,
+    mod: nn.Module,
+    fp_mod: nn.Module | None,
+    w: Tensor,
+    batches: list[Any],
+    model: nn.Module,
+    fp: nn.Module | None,
+    fwd: Callable[[nn.Module, Any], Any],
+) -> LayerQuant:
+    d = w.shape[1]
+    h = torch.zeros(d, d, dtype=torch.float64)
+    g = torch.zeros(d, d, dtype=torch.float64) if cfg.method == "gptaq" else None
+    c = torch.zeros(d, d, dtype=torch.float64) if cfg.method == "tesseraq" else None  # X_qᵀ X_fp
+    n = 0
+    cap = _Capture(mod)
+    cap_fp = _Capture(fp_mod) if fp_mod is not None else None
+    try:
+        for b in batches:
+            fwd(model, b)
+            xq = torch.cat(cap.take()) if cap.rows else torch.zeros(0, d, dtype=torch.float64)
+            if cap_fp is not None and fp is not None:
+                fwd(fp, b)
+                xf = torch.cat(cap_fp.take())
+                if xf.shape != xq.shape:
+                    raise QuantError(
+                        f"layer {name}: the float and quantized models saw different inputs "
+                        f"({tuple(xf.shape)} vs {tuple(xq.shape)}); is the forward deterministic?"
+                    )
+                if g is not None:
+                    g += (xf - xq).T @ xq
+                if c is not None:
+                    c += xq.T @ xf
+            h += xq.T @ xq
+            n += xq.shape[0]
+    finally:
+        cap.handle.remove()
+        if cap_fp is not None:
+            cap_fp.handle.remove()
+    if n == 0:
+        return rtn_layer(w, cfg.spec)  # never called on the calibration data: nothing to fit
+    h *= 2.0 / n
+    kw: dict[str, Any] = {
+        "damp": cfg.damp,
+        "act_order": cfg.act_order,
+        "block_size": cfg.block_size,
+        "static_groups": cfg.static_groups,
+    }
+    if cfg.method == "gptq":
+        return gptq(w, h, cfg.spec, **kw)
+    if cfg.method == "gptaq":
+        assert g is not None
+        return gptaq(w, h, g * (2.0 / n), cfg.spec, alpha=cfg.alpha, **kw)
+    assert c is not None and fp_mod is not None
+    w_fp = _flat_weight(fp_mod).double()
+    # A = X_qᵀX_q/n = H/2; B = X_qᵀ(X_fp W_fpᵀ)/n: the target is the float layer on float inputs.
+    return tesseraq_gram(w, h / 2, (c / n) @ w_fp.T, cfg.spec, cfg.tesseraq)

@@ -1,0 +1,206 @@
+"""`edgeloop quantize MODEL --method gptaq --bits 4 --calib DATA -o OUT`: weight quantization of a model file."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from models.io import Checkpoint, load_checkpoint, save_model
+from models.onnx_export import export_onnx, export_snn_step
+from models.quant import METHODS, QuantConfig, QuantSpec, TesseraQConfig, quantize_model
+from models.quant.nbits import gemm_to_nbits
+from models.snn import SpikingNet
+from models.train import logits_of
+from runtime.errors import GraphError, RecordingError
+
+from .train import _windows, load_har_folder
+
+__all__ = ["register", "handler", "calibration_inputs", "quantize_file"]
+
+
+def calibration_inputs(ck: Checkpoint, calib: str, limit: int) -> Tensor:
+    """Raw samples [N, ...] for the model: a .npy/.npz array (npz: key 'x' or the first array), or for a HAR
+    model a folder of IMU CSVs (windows as in training) or 'synthetic' (two synthetic subjects)."""
+    p = Path(calib)
+    if calib == "synthetic" or p.is_dir():
+        if "har_input" not in ck.meta:
+            raise GraphError(
+                f"--calib {calib}: CSV folders and 'synthetic' need a HAR model (meta 'har_input')"
+            )
+        size = int(ck.meta["har_input"]["size"])
+        with tempfile.TemporaryDirectory() as tmp:
+            if calib == "synthetic":
+                from nodes.imu.synthetic import write_synthetic_dataset
+
+                write_synthetic_dataset(tmp, n_subjects=2, minutes_per_subject=2.0, seed=123)
+                p = Path(tmp)
+            recs, _, _ = load_har_folder(p, float(ck.meta.get("rate_hz", 50.0)))
+            x, _ = _windows(recs, size, int(ck.meta.get("hop", size // 2)))
+    elif p.suffix == ".npy":
+        x = np.load(p, allow_pickle=False)
+    elif p.suffix == ".npz":
+        with np.load(p, allow_pickle=False) as z:
+            x = z["x"] if "x" in z.files else z[z.files[0]]
+    else:
+        raise RecordingError(
+            f"--calib {calib}: give a .npy/.npz array of input samples, a CSV folder, or 'synthetic'"
+        )
+    if len(x) == 0:
+        raise RecordingError(f"--calib {calib}: no calibration samples")
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.permutation(len(x))[:limit])
+    return torch.as_tensor(np.asarray(x)[idx], dtype=torch.float32)
+
+
+def _encoder(ck: Checkpoint) -> Any:
+    """Raw batch [B, ...] → model input (SNNs: [T, B, ...] by the model's meta; others: unchanged)."""
+    if not isinstance(ck.model, SpikingNet):
+        return lambda b: b
+    if "har_input" in ck.meta:
+        from models.adapt.har import HarInput
+
+        return HarInput.from_meta(ck.meta)
+    from models.snn import Encoder
+
+    enc = Encoder.from_dict(ck.meta.get("encoder", {"kind": "direct", "timesteps": 8}))
+    gen = torch.Generator().manual_seed(0)
+    return lambda b: enc(b, gen)
+
+
+@torch.no_grad()
+def _rel_error(model: nn.Module, ref: nn.Module, batches: list[Tensor]) -> float:
+    num = den = 0.0
+    for b in batches:
+        y, r = logits_of(model(b)), logits_of(ref(b))
+        num += float((y - r).pow(2).sum())
+        den += float(r.pow(2).sum())
+    return (num / max(den, 1e-30)) ** 0.5
+
+
+def quantize_file(
+    model_path: str,
+    calib: str,
+    out: str,
+    method: str = "gptaq",
+    bits: int = 4,
+    group_size: int | None = None,
+    act_order: bool = False,
+    alpha: float = 0.25,
+    damp: float = 0.01,
+    samples: int = 512,
+    batch: int = 64,
+    skip: tuple[str, ...] = (),
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Quantize a model file's Linear/Conv weights; write a model file (.pt) or an ONNX file (.onnx, with
+    MatMulNBits for 2/4/8-bit Linear layers). Returns a summary (layers, held-out relative logit error)."""
+    ck = load_checkpoint(model_path)
+    x = calibration_inputs(ck, calib, samples + samples // 4)
+    n_hold = max(1, len(x) // 5) if len(x) > 4 else 0
+    enc = _encoder(ck)
+    cal = [enc(x[n_hold:][i : i + batch]) for i in range(0, len(x) - n_hold, batch)]
+    held = [enc(x[:n_hold][i : i + batch]) for i in range(0, n_hold, batch)]
+    ref = copy.deepcopy(ck.model)
+    cfg = QuantConfig(
+        method,
+        QuantSpec(bits, group_size),
+        damp=damp,
+        act_order=act_order,
+        alpha=alpha,
+        static_groups=act_order and group_size is not None,
+        skip=skip,
+        tesseraq=TesseraQConfig(),
+    )
+    res = quantize_model(ck.model, cal, cfg, progress=progress)
+    err = _rel_error(ck.model, ref, held) if held else float("nan")
+    meta = {
+        **ck.meta,
+        "quant": {
+            "method": method,
+            "bits": bits,
+            "group_size": group_size,
+            "alpha": alpha,
+            "calib": str(calib),
+            "calib_samples": len(x) - n_hold,
+            "heldout_rel_logit_error": err,
+        },
+    }
+    outp = Path(out)
+    if outp.suffix == ".onnx":
+        sample = x[:1] if not isinstance(ck.model, SpikingNet) else enc(x[:1])[0]
+        if isinstance(ck.model, SpikingNet):
+            export_snn_step(ck.model, outp, sample)
+        else:
+            export_onnx(ck.model, outp, sample)
+        done = gemm_to_nbits(outp, res.layers, outp) if bits in (2, 4, 8) else []
+        print(
+            f"ONNX: {len(done)} Linear layer(s) as MatMulNBits ({', '.join(done) or 'none'}); "
+            "other layers carry the dequantized weights in fp32"
+        )
+    else:
+        save_model(ck.model, outp, meta, quant=res.to_dict())
+    return {
+        "layers": list(res.layers),
+        "heldout_rel_logit_error": err,
+        "out": str(outp),
+        "layer_loss": {k: v.loss for k, v in res.layers.items()},
+    }
+
+
+def handler(args: argparse.Namespace) -> int:
+    out = quantize_file(
+        args.model,
+        args.calib,
+        args.output,
+        args.method,
+        args.bits,
+        args.group_size,
+        args.act_order,
+        args.alpha,
+        args.damp,
+        args.samples,
+        skip=tuple(args.skip),
+        progress=not args.quiet,
+    )
+    print(
+        f"{args.method} W{args.bits}: {len(out['layers'])} layers; held-out relative logit error "
+        f"{out['heldout_rel_logit_error']:.4f}"
+    )
+    print(f"saved {out['out']}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    sp = subparsers.add_parser("quantize", help="quantize a model's weights (RTN, GPTQ, GPTAQ, TesseraQ)")
+    sp.add_argument("model", help="model file (.pt saved by models.io / edgeloop train)")
+    sp.add_argument("--method", choices=METHODS, default="gptaq")
+    sp.add_argument("--bits", type=int, default=4, help="weight bits, 2 to 8 (default 4)")
+    sp.add_argument(
+        "--group-size", type=int, help="columns per (scale, zero) group (default: one per output row)"
+    )
+    sp.add_argument(
+        "--act-order", action="store_true", help="GPTQ/GPTAQ: quantize columns by descending H_jj"
+    )
+    sp.add_argument(
+        "--alpha", type=float, default=0.25, help="GPTAQ asymmetry weight α (0 = GPTQ; default 0.25)"
+    )
+    sp.add_argument(
+        "--damp", type=float, default=0.01, help="Hessian damping, fraction of mean diag (default 0.01)"
+    )
+    sp.add_argument(
+        "--calib",
+        required=True,
+        help="calibration samples: .npy/.npz array [N, ...], an IMU CSV folder or 'synthetic' (HAR)",
+    )
+    sp.add_argument("--samples", type=int, default=512, help="calibration samples to use (default 512)")
+    sp.add_argument("--skip", action="append", default=[], metavar="LAYER", help="keep this layer in float")
+    sp.add_argument("--output", "-o", required=True, help="output: .pt model file, or .onnx (MatMulNBits)")
+    sp.add_argument("--quiet", action="store_true")
+    sp.set_defaults(func=handler)

@@ -1,0 +1,185 @@
+"""Quantizers: exactness identities (SCIENCE 4.4), error orderings on a small MLP, conv calibration, I/O."""
+
+from __future__ import annotations
+
+import copy
+import statistics
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.io import load_checkpoint, save_model
+from models.mlp import MLP
+from models.quant import (
+    LayerQuant,
+    QuantConfig,
+    QuantError,
+    QuantSpec,
+    TesseraQConfig,
+    asymmetry_projection,
+    gptaq,
+    gptq,
+    layer_inputs,
+    quantize_model,
+    rtn_layer,
+)
+from models.quant.testbed import make_testbed, relative_logit_error
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Small float64 problems run fastest (and most predictably on shared CPUs) on one thread."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _layer_problem(seed: int, rows: int = 24, cols: int = 48, n: int = 300) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(rows, cols, generator=g, dtype=torch.float64)
+    x = torch.randn(n, cols, generator=g, dtype=torch.float64) @ torch.randn(
+        cols, cols, generator=g, dtype=torch.float64
+    )
+    xq = x + 0.1 * torch.randn(n, cols, generator=g, dtype=torch.float64)
+    h = 2 * xq.T @ xq / n
+    gm = 2 * (x - xq).T @ xq / n
+    return w, x, xq, h, gm
+
+
+def _same(a: LayerQuant, b: LayerQuant) -> bool:
+    return (
+        torch.equal(a.qweight, b.qweight)
+        and torch.equal(a.scale, b.scale)
+        and torch.equal(a.zero, b.zero)
+        and torch.equal(a.g_idx, b.g_idx)
+    )
+
+
+@pytest.mark.parametrize("group_size", [None, 16])
+def test_gptq_with_identity_hessian_is_rtn(group_size: int | None) -> None:
+    w = _layer_problem(0)[0]
+    spec = QuantSpec(3, group_size)
+    assert _same(gptq(w, torch.eye(w.shape[1], dtype=torch.float64), spec, damp=0.0), rtn_layer(w, spec))
+
+
+@pytest.mark.parametrize(
+    ("act_order", "group_size", "static"),
+    [(False, None, False), (True, 16, False), (True, 16, True), (False, 8, False)],
+)
+def test_gptaq_alpha_zero_is_gptq(act_order: bool, group_size: int | None, static: bool) -> None:
+    w, _, _, h, gm = _layer_problem(1)
+    spec = QuantSpec(4, group_size)
+    kw = {"act_order": act_order, "static_groups": static, "block_size": 20}
+    assert _same(gptaq(w, h, gm, spec, alpha=0.0, **kw), gptq(w, h, spec, **kw))
+    assert _same(gptaq(w, h, torch.zeros_like(gm), spec, alpha=0.5, **kw), gptq(w, h, spec, **kw))
+    assert not _same(gptaq(w, h, gm, spec, alpha=0.5, **kw), gptq(w, h, spec, **kw))
+
+
+def test_asymmetry_projection_is_strictly_upper() -> None:
+    _, _, _, h, gm = _layer_problem(2)
+    u = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    p = asymmetry_projection(gm, u, 1.0)
+    assert torch.equal(torch.tril(p), torch.zeros_like(p))
+    # P[i, F] = G_{i,F} H_FF⁻¹ for the free columns F = i+1.. (SCIENCE 4.2)
+    i = 5
+    f = slice(i + 1, None)
+    assert torch.allclose(p[i, f], gm[i, f] @ torch.linalg.inv(h[f, f]), atol=1e-10)
+
+
+def test_lazy_blocks_do_not_change_result() -> None:
+    w, _, _, h, _ = _layer_problem(3)
+    a, b = gptq(w, h, QuantSpec(4), block_size=128), gptq(w, h, QuantSpec(4), block_size=5)
+    assert torch.equal(a.qweight, b.qweight)
+
+
+def test_gptq_and_tesseraq_beat_rtn_on_one_layer() -> None:
+    w, x, _, _, _ = _layer_problem(4)
+    h = 2 * x.T @ x / len(x)
+    spec = QuantSpec(3)
+
+    def err(lq: LayerQuant) -> float:
+        return float((x @ lq.dequant().T - x @ w.T).norm())
+
+    from models.quant import tesseraq
+
+    e_rtn, e_gptq = err(rtn_layer(w, spec)), err(gptq(w, h, spec))
+    e_tq = err(tesseraq(w, x, x @ w.T, spec, TesseraQConfig(steps_per_round=15)))
+    assert e_gptq < 0.85 * e_rtn and e_tq < e_rtn
+
+
+def test_bad_settings_raise() -> None:
+    with pytest.raises(QuantError, match="bits"):
+        QuantSpec(9)
+    with pytest.raises(QuantError, match="method"):
+        QuantConfig(method="awq")
+    w = torch.randn(4, 6, dtype=torch.float64)
+    with pytest.raises(QuantError, match=r"H \[cols, cols\]"):
+        gptq(w, torch.eye(5, dtype=torch.float64), QuantSpec(4))
+    with pytest.raises(QuantError, match="calibration data"):
+        quantize_model(MLP([4, 3]), [], QuantConfig("gptq"))
+
+
+@pytest.mark.parametrize(
+    "conv", [torch.nn.Conv1d(3, 5, 3, padding=1), torch.nn.Conv2d(2, 4, 3, padding=1, stride=2)]
+)
+def test_conv_layer_inputs_reproduce_the_conv(conv: torch.nn.Module) -> None:
+    x = torch.randn(2, conv.in_channels, *([9] * (conv.weight.dim() - 2)))
+    y = conv(x)
+    rows = layer_inputs(conv, x) @ conv.weight.reshape(conv.out_channels, -1).T + conv.bias
+    assert torch.allclose(rows, y.movedim(1, -1).reshape(-1, conv.out_channels), atol=1e-5)
+
+
+# ---- orderings on the synthetic Gaussian-mixture MLP (SCIENCE 4.4, scaled down: hidden 64, 256 calibration
+# samples, 1,000 held-out; the full-size figures are in bench/quant.py) ----
+
+SEEDS = (0, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def errors() -> dict[tuple[str, int], float]:
+    torch.set_num_threads(1)
+    out: dict[tuple[str, int], list[float]] = {}
+    tq = TesseraQConfig(steps_per_round=10)
+    for seed in SEEDS:
+        tb = make_testbed(seed, hidden=64, depth=3, n_cal=256, n_test=1000, n_train=1000, steps=100)
+        assert tb.fp_accuracy > 0.97
+        for bits, methods in (
+            (4, ("rtn", "gptq", "gptaq")),
+            (3, ("rtn", "gptq", "gptaq")),
+            (2, ("rtn", "gptq", "gptaq", "tesseraq")),
+        ):
+            for m in methods:
+                q = copy.deepcopy(tb.model)
+                quantize_model(q, tb.x_cal, QuantConfig(m, QuantSpec(bits), tesseraq=tq))
+                out.setdefault((m, bits), []).append(relative_logit_error(q, tb.model, tb.x_test))
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("bits", [3, 4])
+def test_rtn_gptq_gptaq_ordering(errors: dict[tuple[str, int], float], bits: int) -> None:
+    rtn_e, gptq_e, gptaq_e = errors[("rtn", bits)], errors[("gptq", bits)], errors[("gptaq", bits)]
+    assert gptq_e <= 0.75 * rtn_e, f"W{bits}: GPTQ {gptq_e:.4f} not 25% below RTN {rtn_e:.4f}"
+    assert gptaq_e <= 0.95 * gptq_e, f"W{bits}: GPTAQ {gptaq_e:.4f} not 5% below GPTQ {gptq_e:.4f}"
+
+
+def test_w2_rtn_worst_and_tesseraq_beats_gptq(errors: dict[tuple[str, int], float]) -> None:
+    assert errors[("rtn", 2)] > max(errors[(m, 2)] for m in ("gptq", "gptaq", "tesseraq"))
+    assert errors[("tesseraq", 2)] < errors[("gptq", 2)]
+
+
+def test_quantized_model_round_trips_through_a_model_file(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    m = MLP([8, 16, 4])
+    x = torch.randn(64, 8)
+    res = quantize_model(m, x, QuantConfig("gptaq", QuantSpec(4, 8)))
+    path = save_model(m, tmp_path / "q.pt", meta={"note": "w4"}, quant=res.to_dict())
+    ck = load_checkpoint(path)
+    assert ck.meta == {"note": "w4"} and ck.quant["config"]["method"] == "gptaq"
+    for name, d in ck.quant["layers"].items():
+        lq = LayerQuant.from_dict(d)
+        w = dict(ck.model.named_modules())[name].weight
+        assert torch.allclose(lq.dequant().double(), w.double(), atol=1e-6)
+        assert torch.equal(lq.qweight, res.layers[name].qweight)
