@@ -222,7 +222,15 @@ async def action_to_sensing(o: Options) -> list[Case]:
     ]
 
 
-CASES: list[CaseFn] = [sharing_between_processes, swarm_sharing_and_recovery, action_to_sensing]
+def fleet_telemetry_and_curve(opts: Options) -> list[Case]:
+    """MQTT telemetry held at 10 Hz per agent (QoS 1, nothing lost) and CURVE vs plain tcp (bench.agents_remote)."""
+    from .agents_remote import cases
+
+    return cases(opts.quick)
+
+
+CASES: list[CaseFn] = [sharing_between_processes, swarm_sharing_and_recovery, action_to_sensing,
+                       fleet_telemetry_and_curve]
 
 
 def run(argv: list[str]) -> list[Case]:

@@ -109,12 +109,12 @@ class SwarmCamera(SyntheticEventCameraSource):
             t1 = t0 + self.period_us if end is None else min(t0 + self.period_us, end)
             await clock.sleep_until_ns(t1 * 1000)
             now = clock.now_ns() // 1000
-            if now - t1 > 5 * self.period_us:
-                # Far behind real time (an overloaded host): skip ahead rather than queue stale batches.
-                # (Never on a simulated clock, which waits for everyone.)
+            if now - t1 > 5 * self.period_us and (end is None or t0 < end - self.period_us):
+                # Far behind real time (an overloaded host): skip ahead rather than queue stale batches,
+                # but never past the last batch. (Never on a simulated clock, which waits for everyone.)
                 ctx.counter("lag_skips")
-                now = now if end is None else min(now, end - 1)
-                self.cam.pixels.reset(self.scene.render(now), now)
+                skip_to = now if end is None else min(now, end - self.period_us)
+                self.cam.pixels.reset(self.scene.render(skip_to), skip_to)
                 continue
             self.scene.origin = (float(self.center[0] - p.fov_px / 2), float(self.center[1] - p.fov_px / 2))
             if self._reset:

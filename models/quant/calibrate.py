@@ -241,5 +241,7 @@ def _calibrated_layer(
         return gptaq(w, h, g * (2.0 / n), cfg.spec, alpha=cfg.alpha, **kw)
     assert c is not None and fp_mod is not None
     w_fp = _flat_weight(fp_mod).double()
-    # A = X_qᵀX_q/n = H/2; B = X_qᵀ(X_fp W_fpᵀ)/n: the target is the float layer on float inputs.
-    return tesseraq_gram(w, h / 2, (c / n) @ w_fp.T, cfg.spec, cfg.tesseraq)
+    # A = X_qᵀX_q/n = H/2; B = X_qᵀ Y/n with Y = W_fp((1 − a)X_q + a·X_fp): a = 1 is the float layer on float
+    # inputs (the paper's target); smaller a shrinks a noisy ΔX (spike flips) as GPTAQ's α does.
+    a = cfg.tesseraq.target_alpha
+    return tesseraq_gram(w, h / 2, ((1 - a) * h / 2 + a * c / n) @ w_fp.T, cfg.spec, cfg.tesseraq)

@@ -48,6 +48,9 @@ class TesseraQConfig:
     weight_decay: float = 1e-4  # on the DST variables [SCIENCE 4.3]
     tune_scale: bool = True
     quantiles: tuple[float, ...] = PAR_QUANTILES
+    #: target mix for `quantize_model`: Y = W·((1 − a)·X_q + a·X_fp); 1 = the full-precision block output
+    #: (the paper's reconstruction target), 0 = the layer's own output on its quantized inputs.
+    target_alpha: float = 1.0
 
 
 def _sig(x: Tensor) -> Tensor:

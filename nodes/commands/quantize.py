@@ -98,6 +98,7 @@ def quantize_file(
     batch: int = 64,
     skip: tuple[str, ...] = (),
     progress: bool = True,
+    tesseraq_alpha: float = 1.0,
 ) -> dict[str, Any]:
     """Quantize a model file's Linear/Conv weights; write a model file (.pt) or an ONNX file (.onnx, with
     MatMulNBits for 2/4/8-bit Linear layers). Returns a summary (layers, held-out relative logit error)."""
@@ -116,7 +117,7 @@ def quantize_file(
         alpha=alpha,
         static_groups=act_order and group_size is not None,
         skip=skip,
-        tesseraq=TesseraQConfig(),
+        tesseraq=TesseraQConfig(target_alpha=tesseraq_alpha),
     )
     res = quantize_model(ck.model, cal, cfg, progress=progress)
     err = _rel_error(ck.model, ref, held) if held else float("nan")
@@ -168,6 +169,7 @@ def handler(args: argparse.Namespace) -> int:
         args.samples,
         skip=tuple(args.skip),
         progress=not args.quiet,
+        tesseraq_alpha=args.tesseraq_alpha,
     )
     print(
         f"{args.method} W{args.bits}: {len(out['layers'])} layers; held-out relative logit error "
@@ -190,6 +192,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     sp.add_argument(
         "--alpha", type=float, default=0.25, help="GPTAQ asymmetry weight α (0 = GPTQ; default 0.25)"
+    )
+    sp.add_argument(
+        "--tesseraq-alpha",
+        type=float,
+        default=1.0,
+        help="TesseraQ target: 1 = float layer on float inputs (paper), 0 = own output on quantized inputs "
+        "(better for spiking nets here)",
     )
     sp.add_argument(
         "--damp", type=float, default=0.01, help="Hessian damping, fraction of mean diag (default 0.01)"

@@ -9,7 +9,7 @@ import numpy as np
 
 from .sensing import Roi, SensingConfig, SensingPolicy, is_off
 from .tracking import Track, Tracker
-from .world import World, fov_box, sector_of, sectors
+from .world import World, fov_box, sectors
 
 __all__ = ["BrainConfig", "Decision", "AgentBrain", "agent_name"]
 
@@ -33,6 +33,7 @@ class BrainConfig:
     lookahead_s: float = 0.3
     patrol_period_s: float = 8.0
     handoff_repeat: int = 5
+    handoff_margin_px: float = 4.0
     sensing: SensingConfig = field(default_factory=SensingConfig)
 
 
@@ -149,8 +150,10 @@ class AgentBrain:
     def _hand_off(self, t_us: int) -> list[str]:
         notes = []
         conf = self.confirmed()
-        owners = sector_of(self.sectors, np.array([t.pos for t in conf]).reshape(-1, 2))
-        for tr, owner in zip(conf, owners.tolist(), strict=True):
+        for tr in conf:
+            owner = self._owner(tr.pos)
+            if owner < 0:
+                continue  # on a border: wait until it is clearly on one side (no handoff ping-pong)
             if owner == self.cfg.agent:
                 tr.handed_to = -1
             elif owner >= 0 and tr.handed_to != owner:
@@ -163,6 +166,19 @@ class AgentBrain:
                     f"({tr.pos[0]:.0f}, {tr.pos[1]:.0f}) moving ({tr.x[2]:.0f}, {tr.x[3]:.0f}) px/s"
                 )
         return notes
+
+    def _owner(self, xy: np.ndarray) -> int:
+        """The sector clearly holding `xy`: at least `handoff_margin_px` inside its borders with other
+        sectors (the world's walls need no margin); −1 in the band along a border."""
+        m = self.cfg.handoff_margin_px
+        w, h = self.world.width, self.world.height
+        x, y = float(xy[0]), float(xy[1])
+        for s in self.sectors:
+            if (s.x0 + m if s.x0 > 0 else s.x0) <= x < (s.x1 - m if s.x1 < w else s.x1 + 1) and (
+                s.y0 + m if s.y0 > 0 else s.y0
+            ) <= y < (s.y1 - m if s.y1 < h else s.y1 + 1):
+                return s.index
+        return -1
 
     def _goal(self, center: np.ndarray, t_us: int) -> np.ndarray:
         t_ahead = t_us + int(self.cfg.lookahead_s * 1e6)

@@ -9,6 +9,7 @@ import numpy as np
 
 __all__ = ["Track", "Tracker"]
 
+
 @dataclass
 class Track:
     """One tracked target in world px: state [x, y, vx, vy] (px, px/s), covariance P (4×4), at `t_us`.

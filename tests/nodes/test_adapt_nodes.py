@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,9 @@ async def test_model_from_train_har_adapts_the_readout_only(
         progress=False,
     )
     x, labels = _windows(3)
+    caplog.set_level(logging.WARNING, logger="edgeloop.node")
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("edgeloop")]:
+        logging.getLogger(name).disabled = False  # a library's dictConfig in an earlier test may disable them
     async with NodeHarness(DfaAdapter, {"model": str(res.path), "backend": "ideal", "learn_below": 1.0}) as h:
         for i in range(3):
             await h.send("x", x[i], t_sense_ns=i)
