@@ -62,7 +62,9 @@ def predict_logits(
     was = model.training
     model.eval()
     try:
-        outs = [logits_of(model(enc(x[i : i + batch_size]).to(dev))).cpu() for i in range(0, len(x), batch_size)]
+        outs = [
+            logits_of(model(enc(x[i : i + batch_size]).to(dev))).cpu() for i in range(0, len(x), batch_size)
+        ]
     finally:
         model.train(was)
     return torch.cat(outs)

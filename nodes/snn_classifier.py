@@ -79,7 +79,7 @@ class SnnClassifier(Node):
             ) from exc
 
     def _infer(self, sample: np.ndarray) -> tuple[SNNOutput, Any]:
-        return self.hw.run(self.encode(sample))  # type: ignore[no-any-return]
+        return self.hw.run(self.encode(sample))
 
     async def on_input(self, port: str, msg: Message) -> None:
         try:

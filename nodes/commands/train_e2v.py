@@ -168,7 +168,13 @@ def train_voxel_cnn(
         xt,
         data.y_train,
         TrainConfig(
-            epochs=epochs, lr=lr, batch_size=32, seed=seed, progress=progress, desc="train voxel CNN", device=device
+            epochs=epochs,
+            lr=lr,
+            batch_size=32,
+            seed=seed,
+            progress=progress,
+            desc="train voxel CNN",
+            device=device,
         ),
         x_val=xv,
         y_val=data.y_test,
@@ -232,7 +238,12 @@ def event2vec_handler(args: argparse.Namespace) -> int:
     if not args.no_baseline:
         scores.append(
             train_voxel_cnn(
-                data, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=not args.quiet, device=args.device
+                data,
+                epochs=args.epochs,
+                lr=args.lr,
+                seed=args.seed,
+                progress=not args.quiet,
+                device=args.device,
             )[1]
         )
         meta["baseline_voxel_cnn_accuracy"] = scores[1].accuracy
