@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,3 +16,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is absent (real recordings live in ../shared/data next to the project)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def torch_one_thread() -> Iterator[None]:
+    """Small float64 problems run fastest (and most predictably on shared CPUs) on one torch thread."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

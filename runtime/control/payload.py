@@ -1,10 +1,10 @@
-"""Payload encoding for MQTT bridges: msgpack or JSON, numpy arrays as {dtype, shape, data}, never pickle.
+"""Payload encoding for MQTT bridges: msgpack or JSON, numpy arrays as {dtype, shape, data}, never anything that executes code on decode.
 
 An array travels as `{"dtype": ..., "shape": [...], "data": ...}` where `data` is the raw C-order
 bytes (a msgpack bin; base64 text in JSON) and `dtype` is a numpy type string such as `"<f4"`, or
 for structured arrays a list of `[field, type string]` pairs. Only numeric kinds (b i u f c) are
 accepted, the byte count must equal shape x itemsize, and rank is bounded, following the codec
-rules of [SCIENCE 5.2] (msgpack-numpy unpickles object arrays: we never do).
+rules of [SCIENCE 5.2] (msgpack-numpy deserialises object arrays through Python objects: we never do).
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -80,10 +78,4 @@ def test_voxel_cnn() -> None:
     assert net.arch == {"name": "voxel_cnn", "in_channels": 5, "n_classes": 8, "channels": [4, 8]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny models train fastest on one thread (and do not stall on a busy CPU)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import statistics
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,14 +26,7 @@ from models.quant import (
 )
 from models.quant.testbed import make_testbed, relative_logit_error
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Small float64 problems run fastest (and most predictably on shared CPUs) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _layer_problem(seed: int, rows: int = 24, cols: int = 48, n: int = 300) -> tuple[torch.Tensor, ...]:

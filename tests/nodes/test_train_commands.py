@@ -22,12 +22,7 @@ def _parse(register: object, argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
