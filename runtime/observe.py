@@ -138,11 +138,15 @@ def _tap_socket(run: dict[str, Any], topic: str) -> tuple[zmq.Context[Any], zmq.
     if agent is None or port not in run["outputs"].get(node, []):
         outs = [f"{n}/{p}" for n, ps in run["outputs"].items() for p in ps]
         raise EdgeloopError(f"'{topic}' is not an output of the running graph (outputs: {', '.join(outs)})")
+    endpoint = run["tap"].get(agent)
+    if endpoint is None:
+        raise EdgeloopError(f"'{topic}' is emitted by agent '{agent}' on another host: `topic echo/hz` reach "
+                            "only agents on the launcher's host (record it with `edgeloop record` instead)")
     ctx: zmq.Context[Any] = zmq.Context()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
-    sock.connect(run["tap"][agent])
+    sock.connect(endpoint)
     return ctx, sock
 
 
