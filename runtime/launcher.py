@@ -481,6 +481,7 @@ def run_graph(path: str | Path, *, duration_s: float | None = None, overrides: l
             for a in launcher.agents.values():
                 if a.proc is not None and a.proc.poll() is None:
                     a.proc.kill()
+                    launcher.failures.append(f"agent '{a.name}' killed (second Ctrl-C)")
         launcher.stop_requested.set()
 
     def handler(signum: int, frame: Any) -> None:

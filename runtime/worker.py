@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -545,6 +546,13 @@ async def _serve(plan: WorkerPlan) -> int:
     return exit_code
 
 
+def _exit_when_orphaned(parent: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(3)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m runtime.worker PLAN_JSON_FILE`: run one agent until told to stop."""
     args = sys.argv[1:] if argv is None else argv
@@ -552,6 +560,10 @@ def main(argv: list[str] | None = None) -> int:
         plan = WorkerPlan.from_json(f.read())
     os.environ.update(plan.env)
     setup_logging(plan.agent)
+    parent = int(os.environ.get("EDGELOOP_PARENT_PID", "0"))
+    if parent:
+        # A node that blocks the event loop must not outlive its launcher: watch from a thread too.
+        threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True, name="parent-watch").start()
     code = asyncio.run(_serve(plan))
     # Everything is said and closed: skip the interpreter's teardown (seconds with torch loaded), so the
     # launcher's stop grace measures the graph, not atexit handlers.
