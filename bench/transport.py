@@ -163,35 +163,46 @@ async def _transport(quick: bool, repeats: int) -> list[Case]:
     n_big = 100 if quick else 400
     cases: list[Case] = []
 
-    async def best_of(fn: Any, *args: Any, key: str = "p50_us") -> dict[str, float]:
-        runs = [await fn(*args) for _ in range(repeats)]
-        return sorted(runs, key=lambda r: r.get(key, float("inf")))[len(runs) // 2]  # the median run
+    def p50(r: dict[str, float]) -> float:
+        return r.get("p50_us", float("inf"))
+
+    async def paired(a: Any, b: Any, key: Any = p50) -> tuple[dict[str, float], dict[str, float]]:
+        """Run `a` and `b` alternately `repeats` times (so drift in the machine's load hits both alike)
+        and return each one's median run by `key`."""
+        ra: list[dict[str, float]] = []
+        rb: list[dict[str, float]] = []
+        for _ in range(repeats):
+            ra.append(await a())
+            rb.append(await b())
+        return sorted(ra, key=key)[len(ra) // 2], sorted(rb, key=key)[len(rb) // 2]
+
+    def el(*args: Any) -> Any:
+        return lambda: _edgeloop(*args)
+
+    def raw(*args: Any) -> Any:
+        return lambda: _raw(*args)
 
     for cross, label in ((True, "inter-process"), (False, "in-process")):
-        el = await best_of(_edgeloop, cross, n_lat, 200.0, [64], False)
-        raw = await best_of(_raw, cross, n_lat, 200.0, [64], False)
+        e, r = await paired(el(cross, n_lat, 200.0, [64], False), raw(cross, n_lat, 200.0, [64], False))
         tgt50 = "ratio <= 1.2" if cross else None
         tgt99 = "ratio <= 1.5" if cross else None
-        cases.append(Case(f"latency 64B@200Hz {label} p50", el["p50_us"], "us", raw["p50_us"], target=tgt50))
-        cases.append(Case(f"latency 64B@200Hz {label} p99", el["p99_us"], "us", raw["p99_us"], target=tgt99))
+        cases.append(Case(f"latency 64B@200Hz {label} p50", e["p50_us"], "us", r["p50_us"], target=tgt50))
+        cases.append(Case(f"latency 64B@200Hz {label} p99", e["p99_us"], "us", r["p99_us"], target=tgt99))
 
     # Issue 8: what per-edge metrics and flow tracking cost (on vs off, same run), target <= 5 % at p50.
-    on = await best_of(_edgeloop, True, n_lat, 200.0, [64], False, "backpressure", 1000, True)
-    off = await best_of(_edgeloop, True, n_lat, 200.0, [64], False, "backpressure", 1000, False)
+    on, off = await paired(el(True, n_lat, 200.0, [64], False, "backpressure", 1000, True),
+                           el(True, n_lat, 200.0, [64], False, "backpressure", 1000, False))
     cases.append(Case("latency 64B@200Hz inter-process p50, metrics on vs off", on["p50_us"], "us", off["p50_us"],
                       target="ratio <= 1.05"))
 
-    el = await best_of(_edgeloop, True, n_tp, 0.0, [64], False, key="n")
-    raw = await best_of(_raw, True, n_tp, 0.0, [64], False, key="n")
-    cases.append(Case("throughput 64B inter-process", _rate(el), "msg/s", _rate(raw), target="ratio >= 0.6"))
+    e, r = await paired(el(True, n_tp, 0.0, [64], False), raw(True, n_tp, 0.0, [64], False), key=_rate)
+    cases.append(Case("throughput 64B inter-process", _rate(e), "msg/s", _rate(r), target="ratio >= 0.6"))
 
     for shape, label in (([480, 640, 3], "640x480x3"), ([1 << 20], "1MB")):
-        el = await best_of(_edgeloop, True, n_lat // 2, 200.0, shape, True)
-        raw = await best_of(_raw, True, n_lat // 2, 200.0, shape, True)
-        cases.append(Case(f"latency {label}@200Hz inter-process p50", el["p50_us"], "us", raw["p50_us"]))
-        el = await best_of(_edgeloop, True, n_big, 0.0, shape, True, key="n")
-        raw = await best_of(_raw, True, n_big, 0.0, shape, True, key="n")
-        cases.append(Case(f"bandwidth {label} inter-process", _gbps(el), "GB/s", _gbps(raw), target="ratio >= 0.7"))
+        e, r = await paired(el(True, n_lat // 2, 200.0, shape, True), raw(True, n_lat // 2, 200.0, shape, True))
+        cases.append(Case(f"latency {label}@200Hz inter-process p50", e["p50_us"], "us", r["p50_us"]))
+        e, r = await paired(el(True, n_big, 0.0, shape, True), raw(True, n_big, 0.0, shape, True), key=_gbps)
+        cases.append(Case(f"bandwidth {label} inter-process", _gbps(e), "GB/s", _gbps(r), target="ratio >= 0.7"))
     return cases
 
 
@@ -237,7 +248,7 @@ def run(argv: list[str]) -> list[Case]:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--overload-s", type=float, default=None)
     args = ap.parse_args(argv)
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or (1 if args.quick else 5)
     overload = args.overload_s or (6.0 if args.quick else 30.0)
 
     async def main() -> list[Case]:

@@ -66,8 +66,13 @@ def _dtype_from_descr(descr: Any) -> np.dtype[Any]:
     return dt
 
 
+_SCALARS = frozenset({bytes, str, int, float, bool, type(None)})
+
+
 def to_wire_payload(payload: Payload) -> Payload:
     """Convert what a node may emit (torch tensors, numpy scalars, tuples) to wire-ready types."""
+    if type(payload) in _SCALARS:
+        return payload
     if isinstance(payload, np.ndarray):
         _check_dtype(payload.dtype)
         return payload
@@ -100,8 +105,10 @@ def readonly(payload: Payload) -> Payload:
     return payload
 
 
-def encode(msg: Message, *, kind: str = "m", incarnation: int = 0) -> list[Any]:
-    """Frames for one message: topic, header, then one frame per array (C-contiguous buffers)."""
+def encode(msg: Message, *, kind: str = "m", incarnation: int = 0, wire_ready: bool = False) -> list[Any]:
+    """Frames for one message: topic, header, then one frame per array (C-contiguous buffers).
+
+    `wire_ready`: the payload already went through `to_wire_payload` (the worker's emit does that)."""
     buffers: list[Any] = []
 
     def default(obj: Any) -> Any:
@@ -119,7 +126,7 @@ def encode(msg: Message, *, kind: str = "m", incarnation: int = 0) -> list[Any]:
                          "types (None, bool, int, float, str, bytes, list, dict) and numeric numpy arrays")
 
     header = {"k": kind, "s": msg.seq, "ts": msg.t_sense_ns, "te": msg.t_emit_ns, "i": incarnation,
-              "o": msg.origin, "p": to_wire_payload(msg.payload)}
+              "o": msg.origin, "p": msg.payload if wire_ready else to_wire_payload(msg.payload)}
     try:
         packed = msgpack.packb(header, default=default, use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -127,6 +134,25 @@ def encode(msg: Message, *, kind: str = "m", incarnation: int = 0) -> list[Any]:
             raise
         raise CodecError(f"cannot encode payload on '{msg.topic}': {exc}") from exc
     return [msg.topic.encode(), packed, *buffers]
+
+
+_topics: dict[bytes, str] = {}
+_MAX_TOPIC_BYTES = 1024  # a topic is `node/port`
+
+
+def _topic(raw: bytes) -> str:
+    """The topic frame as text; a graph has few topics, so decoded ones are remembered (bounded)."""
+    topic = _topics.get(raw)
+    if topic is None:
+        if len(raw) > _MAX_TOPIC_BYTES:
+            raise CodecError(f"topic frame of {len(raw)} bytes exceeds {_MAX_TOPIC_BYTES}")
+        try:
+            topic = raw.decode()
+        except UnicodeDecodeError as exc:
+            raise CodecError("topic frame is not UTF-8") from exc
+        if len(_topics) < 4096:
+            _topics[raw] = topic
+    return topic
 
 
 def _frame_bytes(frame: Any) -> memoryview:
@@ -146,17 +172,45 @@ def decode(frames: list[Any], limits: CodecLimits = DEFAULT_LIMITS) -> tuple[str
     if n - 2 > limits.max_arrays:
         raise CodecError(f"message has {n - 2} array frames (limit {limits.max_arrays})")
     head = _frame_bytes(frames[1])
-    arrays = [_frame_bytes(f) for f in frames[2:]] if n > 2 else []
-    total = head.nbytes + sum(a.nbytes for a in arrays)
-    if total > limits.max_message_bytes:
-        raise CodecError(f"message of {total} bytes exceeds the limit of {limits.max_message_bytes}")
     if head.nbytes > limits.max_header_bytes:
         raise CodecError(f"header of {head.nbytes} bytes exceeds {limits.max_header_bytes}")
-    try:
-        topic = bytes(_frame_bytes(frames[0])).decode()
-    except UnicodeDecodeError as exc:
-        raise CodecError("topic frame is not UTF-8") from exc
     used: set[int] = set()
+    if n == 2:  # the common small message: no array frames
+        if head.nbytes > limits.max_message_bytes:
+            raise CodecError(f"message of {head.nbytes} bytes exceeds the limit of {limits.max_message_bytes}")
+        arrays: list[memoryview] = []
+        ext_hook: Any = _no_arrays
+    else:
+        arrays = [_frame_bytes(f) for f in frames[2:]]
+        total = head.nbytes + sum(a.nbytes for a in arrays)
+        if total > limits.max_message_bytes:
+            raise CodecError(f"message of {total} bytes exceeds the limit of {limits.max_message_bytes}")
+        ext_hook = _array_hook(arrays, used, limits)
+    topic = _topic(bytes(_frame_bytes(frames[0])))
+    try:
+        header = msgpack.unpackb(head, raw=False, ext_hook=ext_hook)
+    except CodecError:
+        raise
+    except Exception as exc:  # msgpack raises many types (ValueError, ExtraData, StackError, ...)
+        raise CodecError(f"malformed header on '{topic}': {type(exc).__name__}: {exc}") from exc
+    if type(header) is not dict:
+        raise CodecError("header is not a map")
+    try:
+        kind, seq, ts, te = header["k"], header["s"], header["ts"], header["te"]
+    except KeyError as exc:
+        raise CodecError(f"header lacks field {exc}") from exc
+    inc = header.get("i", 0)
+    origin = header.get("o", "")
+    if (kind != "m" and kind != EOS) or type(seq) is not int or type(ts) is not int or type(te) is not int \
+            or type(inc) is not int or type(origin) is not str:
+        raise CodecError("header fields have the wrong types")
+    if len(used) != len(arrays):
+        raise CodecError(f"{len(arrays) - len(used)} array frame(s) not referenced by the header")
+    return kind, Message(topic, seq, ts, te, header.get("p"), origin), inc
+
+
+def _array_hook(arrays: list[memoryview], used: set[int], limits: CodecLimits) -> Any:
+    """msgpack's ext hook for one message: array descriptors become read-only views of their frames."""
 
     def ext_hook(code: int, data: bytes) -> Any:
         if code != _EXT_ARRAY:
@@ -180,23 +234,4 @@ def decode(frames: list[Any], limits: CodecLimits = DEFAULT_LIMITS) -> tuple[str
             arr.flags.writeable = False
         return arr
 
-    try:
-        header = msgpack.unpackb(head, raw=False, ext_hook=ext_hook if arrays else _no_arrays)
-    except CodecError:
-        raise
-    except Exception as exc:  # msgpack raises many types (ValueError, ExtraData, StackError, ...)
-        raise CodecError(f"malformed header on '{topic}': {type(exc).__name__}: {exc}") from exc
-    if type(header) is not dict:
-        raise CodecError("header is not a map")
-    try:
-        kind, seq, ts, te = header["k"], header["s"], header["ts"], header["te"]
-    except KeyError as exc:
-        raise CodecError(f"header lacks field {exc}") from exc
-    inc = header.get("i", 0)
-    origin = header.get("o", "")
-    if (kind != "m" and kind != EOS) or type(seq) is not int or type(ts) is not int or type(te) is not int \
-            or type(inc) is not int or type(origin) is not str:
-        raise CodecError("header fields have the wrong types")
-    if len(used) != len(arrays):
-        raise CodecError(f"{len(arrays) - len(used)} array frame(s) not referenced by the header")
-    return kind, Message(topic, seq, ts, te, header.get("p"), origin), inc
+    return ext_hook

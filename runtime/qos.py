@@ -114,6 +114,9 @@ class InputQueue:
         if len(self._items) >= self.depth:
             self._space.clear()
 
+    def full(self) -> bool:
+        return len(self._items) >= self.depth
+
     async def wait_space(self) -> None:
         while len(self._items) >= self.depth:
             self._space.clear()

@@ -103,12 +103,16 @@ class NodeRunner:
 
     # ----- delivery (called by the worker) -----
     async def deliver(self, port: str, msg: Message, *, blocking: bool) -> None:
+        if blocking and self.queues[port].policy == "backpressure" and self.state not in ("failed", "finished"):
+            await self.queues[port].wait_space()
+        self.deliver_nowait(port, msg)
+
+    def deliver_nowait(self, port: str, msg: Message) -> None:
+        """Queue `msg` now: lossy inputs drop per policy; a backpressure input must have room (`wait_space`)."""
         q = self.queues[port]
         if self.state in ("failed", "finished"):
             q.stats.dropped_failed += 1
             return
-        if blocking and q.policy == "backpressure":
-            await q.wait_space()
         q.put_nowait(next(_order), msg)
         self.wake.set()
 
@@ -186,14 +190,10 @@ class NodeRunner:
             q = self.queues[port]
             msg = q.pop()
             q.stats.received += 1
-            if self.metrics:
-                now = time.time_ns()
-                q.stats.latency.add(now - msg.t_emit_ns)
-                q.stats.sense_latency.add(now - msg.t_sense_ns)
-                if self.tracker is not None and port not in self.timers:
-                    self.tracker.observe(msg.origin or msg.topic, self.node_id, port, now - msg.t_sense_ns)
-            self._last_arrival[port] = time.monotonic()
-            self._timed_out.discard(port)
+            now = time.time_ns() if self.metrics else 0
+            if q.spec.timeout_ms:
+                self._last_arrival[port] = time.monotonic()
+                self._timed_out.discard(port)
             t0 = time.perf_counter()
             try:
                 await self.node.on_input(port, msg)
@@ -204,6 +204,11 @@ class NodeRunner:
                     return
             finally:
                 self.busy_s += time.perf_counter() - t0
+                if now:  # bookkeeping after the node ran, so it never delays a message
+                    q.stats.latency.add(now - msg.t_emit_ns)
+                    q.stats.sense_latency.add(now - msg.t_sense_ns)
+                    if self.tracker is not None and port not in self.timers:
+                        self.tracker.observe(msg.origin or msg.topic, self.node_id, port, now - msg.t_sense_ns)
 
     def _next_port(self) -> str | None:
         best, best_order = None, None
@@ -214,6 +219,8 @@ class NodeRunner:
         return best
 
     def _next_timeout(self) -> float | None:
+        if not self._last_arrival:
+            return None
         now = time.monotonic()
         deadlines = [self._last_arrival[p] + q.spec.timeout_ms / 1000.0 - now
                      for p, q in self.queues.items()

@@ -24,6 +24,7 @@ from .clock import Clock, SimClock, WallClock
 from .codec import EOS, decode, encode, readonly, to_wire_payload
 from .errors import CodecError, EdgeloopError, GraphError, TransportError
 from .graph import Graph, RestartSpec, load_graph
+from .inbox import InboxReader
 from .message import Message, Payload
 from .runner import NodeRunner
 from .security import CurveServerAuth, configure_curve_client, configure_curve_server, default_keys_dir
@@ -35,6 +36,8 @@ __all__ = ["AgentWorker", "WorkerPlan", "main"]
 
 log = logging.getLogger("edgeloop.worker")
 _HWM = 1000
+_NOBLOCK = int(zmq.NOBLOCK)
+_NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _HEARTBEAT_S = 0.5
 _YIELD_EVERY = 8  # emits between forced loop turns (fairness between a busy source and its neighbours)
 
@@ -108,6 +111,7 @@ class AgentWorker:
         self.routes: dict[tuple[str, str], _Route] = {}
         self._sockets: list[zmq.asyncio.Socket] = []
         self._tasks: list[asyncio.Task[Any]] = []
+        self._readers: list[InboxReader] = []
         self._remote_in: dict[str, list[tuple[NodeRunner, str]]] = {}  # topic -> local targets fed remotely
         self.on_event: Any = None  # async callback(kind, dict) to the launcher
         self._emits_since_yield = 0
@@ -253,21 +257,22 @@ class AgentWorker:
                 await runner.deliver(inp, ro, blocking=True)
         tapped = route.topic in self.tapped
         if route.lossy or route.bp or tapped:
-            frames = encode(msg, incarnation=self.incarnation)
+            frames = encode(msg, incarnation=self.incarnation, wire_ready=True)
             if tapped:
                 try:
-                    self._tap_sync.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                    _send_nowait(self._tap_sync, frames)
                 except zmq.Again:
                     pass  # a slow tool never slows the graph
-            route.bytes += sum(len(f) if isinstance(f, bytes) else memoryview(f).nbytes for f in frames)
+            for f in frames:
+                route.bytes += len(f) if type(f) is bytes else memoryview(f).nbytes
             for sync in route.lossy:
                 try:
-                    sync.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                    _send_nowait(sync, frames)
                 except zmq.Again:
                     route.send_drops += 1  # the receiver counts the same loss as a sequence gap
             for asock, sync in route.bp:
                 try:
-                    sync.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                    _send_nowait(sync, frames)
                 except zmq.Again:
                     await self._send_blocking(asock, frames)
         # Emitting never waits on lossy paths, so a source running flat out would starve the other
@@ -318,35 +323,42 @@ class AgentWorker:
                 out.append((runner, port, msg, kind))
         return out
 
-    async def _pump_lossy(self) -> None:
-        sync: zmq.Socket[Any] = zmq.Socket.shadow(self._inbox.underlying)
+    def _lossy_handler(self) -> Any:
+        """The agent's lossy inbox: each message goes to every local input it feeds, dropped per policy."""
         targets_for = self._remote_in.get
-        while True:
-            try:
-                frames = await self._inbox.recv_multipart(copy=False)
-            except zmq.Again:
-                continue  # see _pump_bp
-            for _ in range(4096):  # then drain what is already there without awaiting, bounded
-                for runner, port, msg, _ in self._handle_frames(frames, targets_for):
-                    await runner.deliver(port, msg, blocking=False)
-                try:
-                    frames = sync.recv_multipart(flags=zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
 
-    async def _pump_bp(self, sock: zmq.asyncio.Socket, runner: NodeRunner, port: str) -> None:
+        def handle(frames: list[Any]) -> bool:
+            for runner, port, msg, _ in self._handle_frames(frames, targets_for):
+                runner.deliver_nowait(port, msg)
+            return True
+
+        return handle
+
+    def _bp_reader(self, sock: zmq.asyncio.Socket, runner: NodeRunner, port: str) -> InboxReader:
+        """One backpressure input fed from another agent: reading pauses while its queue is full, so
+        unread messages stay in ZeroMQ and the sender's PUSH blocks at its high-water mark."""
         q = runner.queues[port]
         targets = [(runner, port)]
-        while True:
-            await q.wait_space()  # stop reading while the queue is full: the sender's PUSH blocks
-            try:
-                frames = await sock.recv_multipart(copy=False)
-            except zmq.Again:
-                # pyzmq's asyncio recv sometimes finds nothing after a wake-up (seen on CURVE links with
-                # 1 MB messages, first frame, nothing consumed): wait again rather than die silently.
-                continue
-            for r, p, msg, _ in self._handle_frames(frames, lambda _t: targets):
-                await r.deliver(p, msg, blocking=True)
+
+        def targets_for(_topic: str) -> list[tuple[NodeRunner, str]]:
+            return targets
+
+        def handle(frames: list[Any]) -> bool:
+            for r, p, msg, _ in self._handle_frames(frames, targets_for):
+                r.deliver_nowait(p, msg)
+            if q.full():
+                task = asyncio.ensure_future(resume_when_space())
+                self._tasks.append(task)
+                task.add_done_callback(self._tasks.remove)
+                return False
+            return True
+
+        async def resume_when_space() -> None:
+            await q.wait_space()
+            reader.resume()
+
+        reader = InboxReader(zmq.Socket.shadow(sock.underlying), handle, f"inbox of {runner.node_id}/{port}")
+        return reader
 
     async def _watch_tap(self) -> None:
         """Track which topics tools subscribed to (frames: 1 = subscribe, 0 = unsubscribe, then the prefix)."""
@@ -369,9 +381,11 @@ class AgentWorker:
         if hasattr(self, "_tap"):
             self._tasks.append(asyncio.create_task(self._watch_tap(), name="tap"))
         if hasattr(self, "_inbox"):
-            self._tasks.append(asyncio.create_task(self._pump_lossy(), name="pump-lossy"))
-            for s, r, p in self._bp_inboxes:
-                self._tasks.append(asyncio.create_task(self._pump_bp(s, r, p), name=f"pump-{r.node_id}-{p}"))
+            self._readers.append(InboxReader(zmq.Socket.shadow(self._inbox.underlying), self._lossy_handler(),
+                                             f"agent '{self.agent}' inbox"))
+            self._readers += [self._bp_reader(s, r, p) for s, r, p in self._bp_inboxes]
+            for reader in self._readers:
+                reader.start()
         for t in self._tasks:
             t.add_done_callback(_log_task_death)
         # Sinks first, sources last, so nothing a source emits finds a node not yet set up.
@@ -402,6 +416,8 @@ class AgentWorker:
 
     async def stop(self) -> None:
         self.stop_event.set()
+        for reader in self._readers:
+            reader.close()
         await asyncio.gather(*(r.stop() for r in self.runners.values()), return_exceptions=True)
         for t in self._tasks:
             t.cancel()
@@ -432,6 +448,16 @@ class AgentWorker:
                 "nodes": {r.node_id: r.snapshot() for r in self.runners.values()},
                 "edges": edges, "outputs": outputs,
                 "paths": self.tracker.snapshot() if self.tracker is not None else {}}
+
+
+def _send_nowait(sock: zmq.Socket[Any], frames: list[Any]) -> None:
+    """`send_multipart(frames, NOBLOCK)` without pyzmq's per-call checks and flag enums (the hot path).
+
+    ZeroMQ checks the high-water mark on a message's first frame only, so `zmq.Again` can come from
+    the first `send` alone and a message is never sent in part."""
+    last = len(frames) - 1
+    for i, f in enumerate(frames):
+        sock.send(f, _NOBLOCK_MORE if i < last else _NOBLOCK, copy=False)
 
 
 def _log_task_death(task: asyncio.Task[Any]) -> None:
