@@ -4,26 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from .qos import EdgeStats
+from .qos import EdgeStats, LatencyReservoir
 
 __all__ = ["edge_summary", "merge_snapshots", "summary_rows", "print_summary"]
 
 
-def _pcts(samples: np.ndarray) -> dict[str, float]:
-    if not samples.size:
-        return {"p50_us": float("nan"), "p99_us": float("nan"), "max_us": float("nan")}
-    p50, p99, top = np.percentile(samples, [50, 99, 100]) / 1000.0
-    return {"p50_us": float(p50), "p99_us": float(p99), "max_us": float(top)}
+def _pcts(r: LatencyReservoir) -> dict[str, float]:
+    p50, p99, top = r.percentiles_us()
+    return {"p50_us": p50, "p99_us": p99, "max_us": top}
 
 
 def edge_summary(st: EdgeStats) -> dict[str, Any]:
     return {"received": st.received, "dropped": st.dropped, "dropped_queue": st.dropped_queue,
             "dropped_gap": st.dropped_gap, "dropped_failed": st.dropped_failed, "queue_depth": st.queue_depth,
-            "closed": st.closed, "latency": _pcts(st.latency.samples()),
+            "closed": st.closed, "latency": _pcts(st.latency),
             "hist": {"counts": st.latency.buckets, "sum_us": st.latency.sum_ns / 1000.0},
-            "sense_latency": _pcts(st.sense_latency.samples())}
+            "sense_latency": _pcts(st.sense_latency)}
 
 
 def merge_snapshots(snaps: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -46,13 +46,10 @@ class FlowTracker:
                 p.too_late += 1
 
     def snapshot(self) -> dict[str, Any]:
-        import numpy as np
-
         out: dict[str, Any] = {}
         for key, p in self.paths.items():
-            s = p.latency.samples()
-            p50, p99 = (np.percentile(s, [50, 99]) / 1000.0) if s.size else (float("nan"), float("nan"))
-            out[key] = {"count": p.count, "late": p.late, "too_late": p.too_late, "p50_us": float(p50),
-                        "p99_us": float(p99), "max_us": p.latency.max_ns / 1000.0,
+            p50, p99, _ = p.latency.percentiles_us()
+            out[key] = {"count": p.count, "late": p.late, "too_late": p.too_late, "p50_us": p50,
+                        "p99_us": p99, "max_us": p.latency.max_ns / 1000.0,
                         "deadline_ms": None if self.late_ns is None else self.late_ns / 1e6}
         return out
