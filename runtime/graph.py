@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import GraphError
 from .node import Node
@@ -76,6 +76,16 @@ class AgentSpec(_Strict):
 
     host: str | None = None
     restart: RestartSpec = Field(default_factory=RestartSpec)
+    standby: bool = Field(False, description="keep a warm spare process (Python started, modules and graph "
+                                             "loaded) so a restart after a crash skips start-up; one idle "
+                                             "process per agent; agents on this host only")
+
+    @model_validator(mode="after")
+    def _standby_needs_restarts(self) -> AgentSpec:
+        if self.standby and self.restart.policy == "never":
+            raise ValueError("standby: true keeps a spare for restarts, but restart.policy is 'never'; "
+                             "set restart: {policy: on-failure} (or always), or drop standby")
+        return self
 
 
 class GraphSpec(_Strict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -62,6 +63,7 @@ class _AgentProc:
     reason: str = ""
     last_msg: float = 0.0  # monotonic time of its last control message (stats every 0.5 s)
     remote_exit: tuple[int | None, str] | None = None
+    spare: subprocess.Popen[bytes] | None = None  # a warm standby worker (`standby: true`)
 
 
 class Launcher:
@@ -129,15 +131,50 @@ class Launcher:
             if self.remote is not None:
                 self.remote.deploy(a.name, dict(plan.__dict__), self.graph.source_text, a.incarnation)
             return
+        a.proc = self._start_local(a, str(a.incarnation))
+        a.state, a.bye, a.spawned_at = "spawned", False, time.monotonic()
+
+    def _start_local(self, a: _AgentProc, tag: str, *, standby: bool = False) -> subprocess.Popen[bytes]:
         plan = WorkerPlan(a.name, self.graph.source_text, self.graph.filename, self.overrides,
                           self.wiring.to_dict(), a.incarnation, str(self.run_dir), self.env)
-        path = self.run_dir / f"plan-{a.name}-{a.incarnation}.json"
+        path = self.run_dir / f"plan-{a.name}-{tag}.json"
         path.write_text(plan.to_json())
         env = {**os.environ, **self.env, **self._worker_env(), "EDGELOOP_PARENT_PID": str(os.getpid())}
+        cmd = [sys.executable, "-m", "runtime.worker", *(["--standby"] if standby else []), str(path)]
         # Own session: a terminal Ctrl-C reaches only the launcher, which stops the workers in order.
-        a.proc = subprocess.Popen([sys.executable, "-m", "runtime.worker", str(path)], env=env,
-                                  start_new_session=True)
+        return subprocess.Popen(cmd, env=env, start_new_session=True,
+                                stdin=subprocess.PIPE if standby else None)
+
+    def _keep_spare(self, a: _AgentProc) -> None:
+        """`standby: true`: once the agent runs, a spare waits with Python started and the graph loaded."""
+        if a.remote or not self.graph.agents[a.name].standby or a.state != "running":
+            return
+        if a.spare is None or a.spare.poll() is not None:
+            a.spare = self._start_local(a, "standby", standby=True)
+
+    def _activate_spare(self, a: _AgentProc) -> bool:
+        """Make the spare the agent's next incarnation (the restart then skips start-up); False if none."""
+        spare, a.spare = a.spare, None
+        if spare is None or spare.poll() is not None or spare.stdin is None:
+            return False
+        try:
+            spare.stdin.write(json.dumps({"incarnation": a.incarnation, "wiring": self.wiring.to_dict()})
+                              .encode() + b"\n")
+            spare.stdin.close()
+        except OSError:
+            spare.kill()
+            return False
+        a.proc = spare
         a.state, a.bye, a.spawned_at = "spawned", False, time.monotonic()
+        return True
+
+    def _drop_spares(self) -> None:
+        for a in self.agents.values():
+            if a.spare is not None:
+                if a.spare.poll() is None:
+                    a.spare.kill()
+                a.spare.wait()
+                a.spare = None
 
     def _worker_env(self) -> dict[str, str]:
         env = {KEYS_DIR_ENV: str(self.keys_dir)} if self.wiring.curve else {}
@@ -301,6 +338,7 @@ class Launcher:
             stopped = True
             return await self._stop(ctl, t_running or time.monotonic())
         finally:
+            self._drop_spares()
             for a in self.agents.values():
                 if a.proc is not None and a.proc.poll() is None:
                     a.proc.kill()
@@ -406,10 +444,14 @@ class Launcher:
             a.restart_at = None
             a.incarnation += 1
             a.restarts += 1
-            self._spawn(a)
+            if not self._activate_spare(a):
+                self._spawn(a)
+        elif self.started.is_set() and not self.stop_requested.is_set():
+            self._keep_spare(a)
 
     async def _stop(self, ctl: zmq.asyncio.Socket, t_running: float) -> RunResult:
         duration = time.monotonic() - t_running
+        self._drop_spares()
         if self.on_finish is not None:
             self.on_finish()
         remote = [a for a in self.agents.values() if a.remote]

@@ -507,8 +507,8 @@ def setup_logging(agent: str) -> None:
     root.setLevel(os.environ.get("EDGELOOP_LOG", "INFO").upper())
 
 
-async def _serve(plan: WorkerPlan) -> int:
-    graph = load_graph(plan.graph_file, plan.overrides, text=plan.graph_text)
+async def _serve(plan: WorkerPlan, graph: Graph | None = None) -> int:
+    graph = graph or load_graph(plan.graph_file, plan.overrides, text=plan.graph_text)
     wiring = Wiring.from_dict(plan.wiring)
     zctx = zmq.asyncio.Context()
     worker = AgentWorker(graph, plan.agent, wiring, incarnation=plan.incarnation, zctx=zctx)
@@ -601,10 +601,27 @@ def _exit_when_orphaned(parent: int) -> None:
             os._exit(3)
 
 
+def _wait_for_activation(plan: WorkerPlan) -> tuple[WorkerPlan, Graph] | None:
+    """A standby worker: load everything a start needs, then wait on stdin for the launcher's word.
+
+    The word is one JSON line, {"incarnation": N, "wiring": {...}}; end of input means "not needed"."""
+    graph = load_graph(plan.graph_file, plan.overrides, text=plan.graph_text)  # imports every node class
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None
+    word = json.loads(line)
+    plan.incarnation = int(word["incarnation"])
+    plan.wiring = word.get("wiring", plan.wiring)
+    return plan, graph
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m runtime.worker PLAN_JSON_FILE`: run one agent until told to stop."""
+    """`python -m runtime.worker [--standby] PLAN_JSON_FILE`: run one agent until told to stop.
+
+    With `--standby`, start as a warm spare that becomes the agent when the launcher says so."""
     args = sys.argv[1:] if argv is None else argv
-    with open(args[0], encoding="utf-8") as f:
+    standby = args[0] == "--standby"
+    with open(args[-1], encoding="utf-8") as f:
         plan = WorkerPlan.from_json(f.read())
     os.environ.update(plan.env)
     setup_logging(plan.agent)
@@ -612,7 +629,13 @@ def main(argv: list[str] | None = None) -> int:
     if parent:
         # A node that blocks the event loop must not outlive its launcher: watch from a thread too.
         threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True, name="parent-watch").start()
-    code = asyncio.run(_serve(plan))
+    graph = None
+    if standby:
+        activated = _wait_for_activation(plan)
+        if activated is None:
+            os._exit(0)
+        plan, graph = activated
+    code = asyncio.run(_serve(plan, graph))
     # Everything is said and closed: skip the interpreter's teardown (seconds with torch loaded), so the
     # launcher's stop grace measures the graph, not atexit handlers.
     logging.shutdown()

@@ -15,6 +15,7 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from runtime.errors import GraphError
 from runtime.graph import load_graph
 from runtime.launcher import Launcher, RunResult
 
@@ -198,6 +199,47 @@ nodes:
     assert result.restarts["b"] == 1
     assert any("exited unexpectedly" in f for f in result.failures)
     assert result.exit_code == 0  # recovered per policy
+
+
+async def test_kill_9_with_standby_restarts_from_the_warm_spare() -> None:
+    launcher = Launcher(graph("""
+name: standby
+agents:
+  a: {}
+  b: {restart: {policy: on-failure, max_restarts: 3, backoff_ms: 0}, standby: true}
+nodes:
+  - {id: src, uses: source.counter, agent: a, params: {count: 100000, rate_hz: 500}}
+  - {id: relay, uses: transform.relay, agent: b, inputs: {in: src/out}}
+  - {id: sink, uses: sink.counter, agent: a, inputs: {in: relay/out}, params: {check_order: false}}
+"""), env=ENV)
+    view: dict[str, Any] = {}
+    launcher.on_stats = view.update
+    task = asyncio.create_task(launcher.run(None))
+    b = launcher.agents["b"]
+    received = lambda: view.get("nodes", {}).get("sink", {}).get("counters", {}).get("received", 0)  # noqa: E731
+    await _wait_for(lambda: received() > 100 and b.spare is not None, 30, "messages and b's spare")
+    spare = b.spare
+    assert spare is not None and spare.poll() is None
+    os.kill(b.proc.pid, signal.SIGKILL)
+    await _wait_for(lambda: b.restarts == 1 and b.state == "running", 20, "the restart")
+    assert b.proc is spare  # the spare became incarnation 1: no new interpreter was started for it
+    await _wait_for(lambda: b.spare is not None and b.spare is not spare, 20, "a new spare")
+    before = received()
+    await _wait_for(lambda: received() > before + 200, 30, "messages after the restart")
+    launcher.stop_requested.set()
+    result = await asyncio.wait_for(task, 10)
+    assert result.restarts["b"] == 1 and result.exit_code == 0
+    assert b.spare is None and spare.poll() is not None  # no process left behind
+
+
+def test_standby_without_restart_policy_is_a_spec_error() -> None:
+    with pytest.raises(GraphError, match="standby"):
+        graph("""
+name: bad
+agents: {b: {standby: true}}
+nodes:
+  - {id: src, uses: source.counter, agent: b}
+""")
 
 
 async def test_agent_without_restart_policy_fails_the_run() -> None:
