@@ -222,11 +222,11 @@ async def action_to_sensing(o: Options) -> list[Case]:
     ]
 
 
-def fleet_telemetry_and_curve(opts: Options) -> list[Case]:
+async def fleet_telemetry_and_curve(opts: Options) -> list[Case]:
     """MQTT telemetry held at 10 Hz per agent (QoS 1, nothing lost) and CURVE vs plain tcp (bench.agents_remote)."""
     from .agents_remote import cases
 
-    return cases(opts.quick)
+    return await asyncio.to_thread(cases, opts.quick)  # it runs its own event loop
 
 
 CASES: list[CaseFn] = [sharing_between_processes, swarm_sharing_and_recovery, action_to_sensing,
@@ -239,7 +239,12 @@ def run(argv: list[str]) -> list[Case]:
     ap.add_argument("--seconds", type=float, default=None, help="measuring time of the latency cases")
     ap.add_argument("--seeds", type=str, default=None, help="world seeds of action-to-sensing, e.g. 7-12")
     ap.add_argument("--sim-s", type=float, default=None, help="simulated seconds per seed")
+    ap.add_argument("--only", action="append", default=None, metavar="CASE",
+                    help=f"run only these case groups ({', '.join(f.__name__ for f in CASES)})")
     args = ap.parse_args(argv)
+    chosen = [f for f in CASES if not args.only or f.__name__ in args.only]
+    if not chosen:
+        ap.error(f"--only: no such case group; choose from {', '.join(f.__name__ for f in CASES)}")
     lo, _, hi = (args.seeds or ("7-8" if args.quick else "7-12")).partition("-")
     o = Options(
         args.quick,
@@ -250,7 +255,7 @@ def run(argv: list[str]) -> list[Case]:
 
     async def main() -> list[Case]:
         out: list[Case] = []
-        for fn in CASES:
+        for fn in chosen:
             out += await fn(o)
         return out
 

@@ -118,6 +118,7 @@ class Launcher:
         self._telemetry: zmq.asyncio.Socket | None = None
         self._last_publish = 0.0
         self._fleet_prev: dict[str, tuple[int, float]] = {}
+        self._running_since = float("inf")
 
     # ----- processes -----
     def _spawn(self, a: _AgentProc) -> None:
@@ -137,7 +138,7 @@ class Launcher:
     def _start_local(self, a: _AgentProc, tag: str, *, standby: bool = False) -> subprocess.Popen[bytes]:
         plan = WorkerPlan(a.name, self.graph.source_text, self.graph.filename, self.overrides,
                           self.wiring.to_dict(), a.incarnation, str(self.run_dir), self.env)
-        path = self.run_dir / f"plan-{a.name}-{tag}.json"
+        path = self._plan_path(a, tag)
         path.write_text(plan.to_json())
         env = {**os.environ, **self.env, **self._worker_env(), "EDGELOOP_PARENT_PID": str(os.getpid())}
         cmd = [sys.executable, "-m", "runtime.worker", *(["--standby"] if standby else []), str(path)]
@@ -146,11 +147,26 @@ class Launcher:
                                 stdin=subprocess.PIPE if standby else None)
 
     def _keep_spare(self, a: _AgentProc) -> None:
-        """`standby: true`: once the agent runs, a spare waits with Python started and the graph loaded."""
+        """`standby: true`: once the agent runs, a spare waits with Python started and the graph loaded.
+
+        Spares load one at a time, starting a second after the graph runs: several interpreters
+        importing at once would take the cores from the running agents."""
         if a.remote or not self.graph.agents[a.name].standby or a.state != "running":
             return
-        if a.spare is None or a.spare.poll() is not None:
-            a.spare = self._start_local(a, "standby", standby=True)
+        if a.spare is not None and a.spare.poll() is None:
+            return
+        if time.monotonic() - self._running_since < 1.0 or any(
+                x.spare is not None and x.spare.poll() is None and not self._spare_ready(x)
+                for x in self.agents.values()):
+            return
+        self._plan_path(a, "standby").with_suffix(".json.ready").unlink(missing_ok=True)
+        a.spare = self._start_local(a, "standby", standby=True)
+
+    def _plan_path(self, a: _AgentProc, tag: str) -> Path:
+        return self.run_dir / f"plan-{a.name}-{tag}.json"
+
+    def _spare_ready(self, a: _AgentProc) -> bool:
+        return self._plan_path(a, "standby").with_suffix(".json.ready").exists()
 
     def _activate_spare(self, a: _AgentProc) -> bool:
         """Make the spare the agent's next incarnation (the restart then skips start-up); False if none."""
@@ -322,7 +338,7 @@ class Launcher:
                 for a in self.agents.values():
                     await self._supervise(a, ctl)
                 if t_running is None and all(a.state in ("running", "done") for a in self.agents.values()):
-                    t_running = time.monotonic()
+                    t_running = self._running_since = time.monotonic()
                     self.started.set()
                 if t_running is None:
                     for a in self.agents.values():
@@ -485,6 +501,16 @@ class Launcher:
                 self.failures.append(f"agent '{name}': stop through its daemon failed: {err}")
         for a in self.agents.values():
             if a.proc is not None and a.proc.poll() is None:
+                if a.bye and not self.kill_requested:
+                    # It said goodbye (statistics sent, sockets closed) and is only exiting: a short
+                    # wait, then a kill that loses nothing.
+                    try:
+                        a.proc.wait(timeout=0.5)
+                        continue
+                    except subprocess.TimeoutExpired:
+                        log.info("agent '%s' said goodbye but had not exited: killed", a.name)
+                        a.proc.kill()
+                        continue
                 log.warning("agent '%s' did not stop in time: killed", a.name)
                 a.proc.kill()
                 self.failures.append(f"agent '{a.name}' killed at stop")

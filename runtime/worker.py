@@ -37,6 +37,7 @@ __all__ = ["AgentWorker", "WorkerPlan", "main"]
 
 log = logging.getLogger("edgeloop.worker")
 _HWM = 1000
+_process_is_ours = False  # set by main(): this process exists only to run the worker
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _HEARTBEAT_S = 0.5
@@ -591,6 +592,13 @@ async def _serve(plan: WorkerPlan, graph: Graph | None = None) -> int:
         worker.close()
         ctl.close(linger=200)
         zctx.term()
+        if _process_is_ours:
+            # A worker process: everything is said and closed. Exit now rather than through asyncio's
+            # teardown, which waits for every thread a node left in the default executor.
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exit_code)
     return exit_code
 
 
@@ -601,11 +609,11 @@ def _exit_when_orphaned(parent: int) -> None:
             os._exit(3)
 
 
-def _wait_for_activation(plan: WorkerPlan) -> tuple[WorkerPlan, Graph] | None:
-    """A standby worker: load everything a start needs, then wait on stdin for the launcher's word.
-
-    The word is one JSON line, {"incarnation": N, "wiring": {...}}; end of input means "not needed"."""
+def _wait_for_activation(plan: WorkerPlan, plan_path: str) -> tuple[WorkerPlan, Graph] | None:
+    """A standby worker: load everything a start needs, say so (PLAN.ready), then wait on stdin for
+    the launcher's word: one JSON line, {"incarnation": N, "wiring": {...}}; end of input means "not needed"."""
     graph = load_graph(plan.graph_file, plan.overrides, text=plan.graph_text)  # imports every node class
+    Path(plan_path + ".ready").touch()
     line = sys.stdin.readline()
     if not line.strip():
         return None
@@ -629,9 +637,11 @@ def main(argv: list[str] | None = None) -> int:
     if parent:
         # A node that blocks the event loop must not outlive its launcher: watch from a thread too.
         threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True, name="parent-watch").start()
+    global _process_is_ours
+    _process_is_ours = True
     graph = None
     if standby:
-        activated = _wait_for_activation(plan)
+        activated = _wait_for_activation(plan, args[-1])
         if activated is None:
             os._exit(0)
         plan, graph = activated
