@@ -33,7 +33,7 @@ class SensingConfig:
     revisit: int = 3
     sigma_px: float = 1.0
     margin_px: float = 4.0
-    strip_px: int = 8
+    strip_px: int = 10
     strip_every: int = 4
     radius_px: float = 4.0
 
