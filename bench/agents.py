@@ -222,6 +222,24 @@ async def action_to_sensing(o: Options) -> list[Case]:
     ]
 
 
+async def imu_rate_feedback(o: Options) -> list[Case]:
+    """The IMU's rate as action-to-sensing: 50 Hz while the wearer moves, 10 Hz while still (nodes.imu.adaptive)."""
+    from nodes.imu import adaptive_rate_experiment
+
+    seconds = 300.0 if o.quick else 1200.0
+    runs = [await asyncio.to_thread(adaptive_rate_experiment, seconds=seconds, seed=s) for s in o.seeds[:6]]
+    adaptive = sum(r["samples_adaptive"] for r in runs)
+    full = sum(r["samples_full"] for r in runs)
+    tag = f"{len(runs)} synthetic wearers, {seconds / 60:g} min each"
+    return [
+        Case(f"IMU samples sensed, adaptive rate vs fixed 50 Hz ({tag})", adaptive, "samples", full),
+        Case("activity accuracy with the adaptive rate (vs 50 Hz)",
+             float(np.mean([r["accuracy_adaptive_pct"] for r in runs])), "%",
+             float(np.mean([r["accuracy_full_pct"] for r in runs]))),
+        Case("share of time the wearers kept still", float(np.mean([r["still_share"] for r in runs])), "share"),
+    ]
+
+
 async def fleet_telemetry_and_curve(opts: Options) -> list[Case]:
     """MQTT telemetry held at 10 Hz per agent (QoS 1, nothing lost) and CURVE vs plain tcp (bench.agents_remote)."""
     from .agents_remote import cases
@@ -230,7 +248,7 @@ async def fleet_telemetry_and_curve(opts: Options) -> list[Case]:
 
 
 CASES: list[CaseFn] = [sharing_between_processes, swarm_sharing_and_recovery, action_to_sensing,
-                       fleet_telemetry_and_curve]
+                       imu_rate_feedback, fleet_telemetry_and_curve]
 
 
 def _seed_list(text: str) -> list[int]:

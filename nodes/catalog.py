@@ -23,6 +23,7 @@ CATALOG: dict[str, str] = {
     "event_camera.synthetic": "nodes.event_camera:SyntheticEventCameraSource",
     "imu.replay": "nodes.imu_nodes:ImuReplay",
     "imu.synthetic": "nodes.imu_nodes:SyntheticImuSource",
+    "imu.rate_controller": "nodes.imu_nodes:ImuRateController",
     "window": "nodes.window:Window",
     "repr.event_frame": "nodes.representation:EventFrame",
     "repr.voxel_grid": "nodes.representation:VoxelGrid",

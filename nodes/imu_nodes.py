@@ -8,13 +8,22 @@ import numpy as np
 from pydantic import Field
 
 from nodes.events import RecordingFormatError, sniff
-from nodes.imu import ACTIVITIES, ImuRecording, SyntheticImu, read_aedat_imu, read_imu_csv, resample
+from nodes.imu import (
+    ACTIVITIES,
+    ImuRecording,
+    RateConfig,
+    RateController,
+    SyntheticImu,
+    read_aedat_imu,
+    read_imu_csv,
+    resample,
+)
 from nodes.pacing import Pacer
 from runtime.errors import GraphError, RecordingError
 from runtime.message import Message
 from runtime.node import Context, Node, Params
 
-__all__ = ["ImuReplay", "SyntheticImuSource"]
+__all__ = ["ImuReplay", "SyntheticImuSource", "ImuRateController"]
 
 
 class ImuReplay(Node):
@@ -92,9 +101,13 @@ class SyntheticImuSource(Node):
     """The synthetic wearable (`nodes.imu.SyntheticImu`) as a source: `sample` float32 (6,) and `label`.
 
     `activities` is a schedule of [name, seconds] bouts (None: endless random bouts); labels index
-    `nodes.imu.ACTIVITIES` (walking, running, standing, sitting, stairs_up, stairs_down).
+    `nodes.imu.ACTIVITIES` (walking, running, standing, sitting, stairs_up, stairs_down). The wearable
+    samples at `rate_hz`; the `rate_hz` control input (action-to-sensing) lowers the rate it emits at,
+    down to any value ≤ `rate_hz`, from the next sample on (a sample is emitted once 1/rate has passed
+    since the previous one).
     """
 
+    inputs = ("rate_hz",)
     outputs = ("sample", "label")
 
     class Params(Params):
@@ -123,11 +136,28 @@ class SyntheticImuSource(Node):
         except ValueError as exc:
             raise GraphError(f"node '{ctx.node_id}': {exc} (activities: {', '.join(ACTIVITIES)})") from exc
         self.limit = None if p.duration_s is None else int(round(p.duration_s * p.rate_hz))
+        self.ctx = ctx
+        self.emit_hz = float(p.rate_hz)
+
+    async def on_input(self, port: str, msg: Message) -> None:
+        try:
+            rate = float(msg.payload)
+            if not rate > 0:
+                raise ValueError(f"rate_hz must be > 0, got {msg.payload!r}")
+        except (TypeError, ValueError) as exc:
+            self.ctx.log.warning("ignored rate_hz control message: %s", exc)
+            self.ctx.counter("bad_control")
+            return
+        if rate > self.ctx.params.rate_hz:
+            self.ctx.counter("rate_clamped")
+        self.emit_hz = min(rate, float(self.ctx.params.rate_hz))
+        self.ctx.gauge("rate_hz", self.emit_hz)
 
     async def run(self, ctx: Context) -> None:
         pacer = Pacer(ctx.clock, ctx.params.speed)
         chunk = max(1, int(ctx.params.rate_hz // 10))  # generate ~100 ms at a time, emit sample by sample
         n = 0
+        t_next = 0.0  # stream time (s) of the next sample to emit at the current rate
         while not ctx.stop_event.is_set():
             want = chunk if self.limit is None else min(chunk, self.limit - n)
             if want <= 0:
@@ -136,10 +166,47 @@ class SyntheticImuSource(Node):
             if not len(x):
                 return
             for row, label in zip(x, y, strict=True):
-                t_sense = await pacer.wait(n * 1e6 / ctx.params.rate_hz)
+                t_s = n / ctx.params.rate_hz
+                n += 1
+                if t_s + 1e-9 < t_next:
+                    continue  # not sensed at the current rate
+                t_next = t_s + 1.0 / self.emit_hz
+                t_sense = await pacer.wait(t_s * 1e6)
                 await ctx.emit("sample", row, t_sense=t_sense)
                 await ctx.emit("label", int(label), t_sense=t_sense)
-                n += 1
+                ctx.counter("samples")
                 if ctx.stop_event.is_set():
                     return
             await asyncio.sleep(0)
+
+
+class ImuRateController(Node):
+    """Action-to-sensing for a wearable: asks its IMU for `high_hz` while the wearer moves and `low_hz`
+    while they keep still (std of |a| over `window_s` against `still_below` / `moving_above`, m/s²).
+    Wire its `rate_hz` output back to the IMU's `rate_hz` input (policy `latest`)."""
+
+    inputs = ("sample",)
+    outputs = ("rate_hz",)
+
+    class Params(Params):
+        high_hz: float = Field(50.0, gt=0)
+        low_hz: float = Field(10.0, gt=0)
+        window_s: float = Field(1.0, gt=0)
+        still_below: float = Field(0.3, gt=0)
+        moving_above: float = Field(0.5, gt=0)
+
+    async def setup(self, ctx: Context) -> None:
+        p = ctx.params
+        try:
+            cfg = RateConfig(p.high_hz, p.low_hz, p.window_s, p.still_below, p.moving_above)
+        except ValueError as exc:
+            raise GraphError(f"node '{ctx.node_id}': {exc}") from exc
+        self.ctx = ctx
+        self.ctl = RateController(cfg)
+
+    async def on_input(self, port: str, msg: Message) -> None:
+        rate = self.ctl.observe(msg.t_sense_ns / 1e9, np.asarray(msg.payload, dtype=np.float64))
+        if rate is not None:
+            self.ctx.counter("switches")
+            self.ctx.gauge("rate_hz", rate)
+            await self.ctx.emit("rate_hz", rate, t_sense=msg)

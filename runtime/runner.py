@@ -11,7 +11,7 @@ import traceback
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from .clock import Clock
+from .clock import Clock, WallClock
 from .graph import TIMER_RE, InputSpec, NodeSpec, RestartSpec
 from .message import Message, Payload
 from .node import Node
@@ -96,8 +96,9 @@ class NodeRunner:
         self._timed_out: set[str] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self.busy_s = 0.0
-        #: Latency metrics on/off (EDGELOOP_METRICS=0 turns them off, to measure their cost).
-        self.metrics = worker.metrics
+        #: Latency metrics on/off (EDGELOOP_METRICS=0 turns them off, to measure their cost). Under the
+        #: simulated clock, stamps are simulated times of separate processes: no latency is measured.
+        self.metrics = worker.metrics and isinstance(clock, WallClock)
         #: Set by the worker on leaf nodes (no outgoing edges): they report sensor-to-action latency.
         self.tracker: FlowTracker | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .adaptive import RateConfig, RateController, adaptive_rate_experiment
 from .csv_io import COLUMNS, iter_imu_csv, read_imu_csv, write_imu_csv
 from .recording import SAMPLE_COLUMNS, ImuRecording, read_aedat_imu, resample
 from .synthetic import ACTIVITIES, ActivityModel, SyntheticImu, write_synthetic_dataset
@@ -22,4 +23,7 @@ __all__ = [
     "write_synthetic_dataset",
     "make_windows",
     "sliding_windows",
+    "RateConfig",
+    "RateController",
+    "adaptive_rate_experiment",
 ]
