@@ -10,11 +10,18 @@ from typing import Any, Literal
 
 import aedat
 import numpy as np
-from faery import aedat as faery_aedat
 
 from .dtypes import EVENT_DTYPE, as_events, concat_records
 from .errors import RecordingFormatError
 from .sniff import require_type
+
+
+def _faery() -> Any:
+    """faery's AEDAT4 module, imported when something is written (it takes ~0.2 s to import, and
+    every worker that only reads or replays would pay it at start)."""
+    from faery import aedat as faery_aedat
+
+    return faery_aedat
 
 __all__ = [
     "IMU_DTYPE",
@@ -220,8 +227,8 @@ class AedatReader:
 
 
 def _node(name: str, path: str, attrs: dict[str, tuple[str, Any]], nodes: list[Any]) -> Any:
-    return faery_aedat.DescriptionNode(
-        name, path, {k: faery_aedat.DescriptionAttribute(t, v) for k, (t, v) in attrs.items()}, nodes
+    return _faery().DescriptionNode(
+        name, path, {k: _faery().DescriptionAttribute(t, v) for k, (t, v) in attrs.items()}, nodes
     )
 
 
@@ -250,7 +257,7 @@ class AedatWriter:
         compression: Literal["lz4", "zstd", "none"] = "lz4",
     ) -> None:
         self.path = Path(path)
-        comp = {"lz4": faery_aedat.LZ4_DEFAULT, "zstd": faery_aedat.ZSTD_DEFAULT, "none": None}[compression]
+        comp = {"lz4": _faery().LZ4_DEFAULT, "zstd": _faery().ZSTD_DEFAULT, "none": None}[compression]
         name = "NONE" if comp is None else compression.upper()
         root = "/mainloop/Recorder/outInfo/"
 
@@ -275,7 +282,7 @@ class AedatWriter:
             nodes.append(stream(3, "TRIG", "triggers", []))
         self.width, self.height = int(width), int(height)
         self._streams = {"imus": imus, "triggers": triggers}
-        self._enc: Any = faery_aedat.Encoder(self.path, [_node("outInfo", root, {}, nodes)], comp)
+        self._enc: Any = _faery().Encoder(self.path, [_node("outInfo", root, {}, nodes)], comp)
         self._enc.__enter__()
         self._last_t = -1
 
