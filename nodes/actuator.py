@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from pydantic import Field
@@ -41,7 +40,7 @@ class Actuator(Node):
         if port != "cmd":
             return
         p = self.ctx.params
-        if p.max_age_ms is not None and time.time_ns() - msg.t_sense_ns > p.max_age_ms * 1e6:
+        if p.max_age_ms is not None and self.ctx.clock.now_ns() - msg.t_sense_ns > p.max_age_ms * 1e6:
             self.ctx.counter("rejected_stale")
             await self._enter_safe("stale data")
             return

@@ -11,7 +11,7 @@ import traceback
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from .clock import Clock, WallClock
+from .clock import Clock, SimClock, WallClock
 from .graph import TIMER_RE, InputSpec, NodeSpec, RestartSpec
 from .message import Message, Payload
 from .node import Node
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 __all__ = ["NodeRunner", "NodeContext"]
 
 _order = itertools.count()
+
+
+def _ns(ms: float) -> int:
+    return int(round(ms * 1e6))
 
 
 def _backend_override(graph_backend: Any) -> Any:
@@ -87,12 +91,15 @@ class NodeRunner:
                 n = float(m.group(2))
                 self.timers[port] = 1.0 / n if m.group(1) == "hz" else n / 1000.0
         self.wake = asyncio.Event()
+        #: Input timeouts count simulated time when the whole graph runs in this process on a SimClock
+        #: (deterministic); otherwise wall time (each process's simulated clock runs on its own).
+        self._sim_timeouts = isinstance(clock, SimClock) and len(worker.graph.agents) == 1
         self.state = "created"  # created | running | finished | failed
         self.restarts = 0
         self.failures = 0
         self.last_error = ""
         self._restart_times: list[float] = []
-        self._last_arrival: dict[str, float] = {}
+        self._last_arrival: dict[str, int] = {}  # ns on the timeout clock (`_timeout_now`)
         self._timed_out: set[str] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self.busy_s = 0.0
@@ -123,7 +130,7 @@ class NodeRunner:
         q.eos = True
         q.stats.closed = True
         if q.spec.timeout_ms and port in self._last_arrival:
-            self._last_arrival[port] = time.monotonic() - q.spec.timeout_ms / 1000.0
+            self._last_arrival[port] = self._timeout_now() - _ns(q.spec.timeout_ms)
         self.wake.set()
 
     # ----- lifecycle -----
@@ -180,12 +187,9 @@ class NodeRunner:
                     return
                 self.wake.clear()
                 timeout = self._next_timeout()
-                try:
-                    if timeout is None:
-                        await self.wake.wait()
-                    else:
-                        await asyncio.wait_for(self.wake.wait(), timeout=max(0.0, timeout))
-                except TimeoutError:
+                if timeout is None:
+                    await self.wake.wait()
+                elif not await self._wait_wake(max(0.0, timeout)):
                     await self._fire_timeouts()
                 continue
             q = self.queues[port]
@@ -193,7 +197,8 @@ class NodeRunner:
             q.stats.received += 1
             now = time.time_ns() if self.metrics else 0
             if q.spec.timeout_ms:
-                self._last_arrival[port] = time.monotonic()
+                # After the last message of an ended upstream the input is stale at once.
+                self._last_arrival[port] = self._timeout_now() - (_ns(q.spec.timeout_ms) if q.eos and not len(q) else 0)
                 self._timed_out.discard(port)
             t0 = time.perf_counter()
             try:
@@ -219,20 +224,42 @@ class NodeRunner:
                 best, best_order = port, o
         return best
 
+    def _timeout_now(self) -> int:
+        return self.clock.now_ns() if self._sim_timeouts else time.monotonic_ns()
+
+    async def _wait_wake(self, timeout_s: float) -> bool:
+        """Wait for input or `timeout_s` (on the clock input timeouts count); False if it timed out."""
+        if not self._sim_timeouts:
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=timeout_s)
+                return True
+            except TimeoutError:
+                return False
+        woken = asyncio.ensure_future(self.wake.wait())
+        alarm = asyncio.ensure_future(self.clock.sleep_until_ns(self.clock.now_ns() + round(timeout_s * 1e9)))
+        try:
+            await asyncio.wait({woken, alarm}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (woken, alarm):
+                if not t.done():
+                    t.cancel()
+        return woken.done() and not woken.cancelled()
+
     def _next_timeout(self) -> float | None:
         if not self._last_arrival:
             return None
-        now = time.monotonic()
-        deadlines = [self._last_arrival[p] + q.spec.timeout_ms / 1000.0 - now
+        now = self._timeout_now()
+        deadlines = [(self._last_arrival[p] + _ns(q.spec.timeout_ms) - now) / 1e9
                      for p, q in self.queues.items()
-                     if q.spec.timeout_ms and p in self._last_arrival and p not in self._timed_out]
+                     if q.spec.timeout_ms and p in self._last_arrival and p not in self._timed_out and not len(q)]
         return min(deadlines) if deadlines else None
 
     async def _fire_timeouts(self) -> None:
-        now = time.monotonic()
+        now = self._timeout_now()
         for p, q in self.queues.items():
-            if q.spec.timeout_ms and p in self._last_arrival and p not in self._timed_out \
-                    and now - self._last_arrival[p] >= q.spec.timeout_ms / 1000.0:
+            # An input with messages still queued is not stale (its upstream may have ended after them).
+            if q.spec.timeout_ms and p in self._last_arrival and p not in self._timed_out and not len(q) \
+                    and now - self._last_arrival[p] >= _ns(q.spec.timeout_ms):
                 self._timed_out.add(p)
                 self.ctx.counter(f"timeouts.{p}")
                 try:

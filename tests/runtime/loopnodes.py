@@ -35,3 +35,18 @@ class Pinger(Node):
             self.done.set()
         else:
             await self.ctx.emit("out", self.n)
+
+
+class Schedule(Node):
+    """Emits its index at each time of `at_ms` (from the start, on `ctx.clock`), then ends."""
+
+    outputs = ("out",)
+
+    class Params(Params):
+        at_ms: list[float] = [0.0]
+
+    async def run(self, ctx: Context) -> None:
+        t0 = ctx.clock.now_ns()
+        for i, t in enumerate(ctx.params.at_ms):
+            await ctx.clock.sleep_until_ns(t0 + int(t * 1e6))
+            await ctx.emit("out", i)

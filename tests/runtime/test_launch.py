@@ -129,6 +129,30 @@ nodes:
     assert c["timeouts.cmd"] == c["safe_entries"]
 
 
+async def test_input_timeouts_count_simulated_time_in_a_one_process_sim_graph() -> None:
+    # 6 commands 10 ms apart, a 350 ms gap, 5 more, then the end: in simulated time the gap is longer
+    # than the 100 ms timeout, so the actuator goes safe in it (it would not on the wall clock: the
+    # simulated gap passes in microseconds), comes back, and goes safe again when its input ends.
+    text = """
+name: simstale
+clock: sim
+nodes:
+  - id: src
+    uses: loopnodes:Schedule
+    params: {at_ms: [0, 10, 20, 30, 40, 50, 400, 410, 420, 430, 440]}
+  - id: act
+    uses: actuator.console
+    inputs: {cmd: {from: src/out, policy: backpressure, timeout_ms: 100}}
+    params: {safe: -1, max_age_ms: 5}
+"""
+    runs = [counters(await run(text), "act") for _ in range(2)]
+    assert runs[0] == runs[1]  # deterministic
+    c = runs[0]
+    assert c["commands"] == 11 and c.get("rejected_stale", 0) == 0  # max_age_ms on simulated time too
+    assert c["timeouts.cmd"] == 2
+    assert c["resumes"] == 2 and c["safe_entries"] == 2
+
+
 async def test_timer_ticks_without_gaps() -> None:
     result = await run("""
 name: timers
