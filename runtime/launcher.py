@@ -64,6 +64,7 @@ class _AgentProc:
     last_msg: float = 0.0  # monotonic time of its last control message (stats every 0.5 s)
     remote_exit: tuple[int | None, str] | None = None
     spare: subprocess.Popen[bytes] | None = None  # a warm standby worker (`standby: true`)
+    spare_failed: bool = False
 
 
 class Launcher:
@@ -151,9 +152,16 @@ class Launcher:
 
         Spares load one at a time, starting a second after the graph runs: several interpreters
         importing at once would take the cores from the running agents."""
-        if a.remote or not self.graph.agents[a.name].standby or a.state != "running":
+        if a.remote or not self.graph.agents[a.name].standby or a.state != "running" or a.spare_failed:
             return
-        if a.spare is not None and a.spare.poll() is None:
+        if a.spare is not None:
+            if a.spare.poll() is None:
+                return
+            # A spare that exits before it is needed could not load the graph: its log says why.
+            # Restarts then start a fresh worker, as without standby; no more spares for this agent.
+            log.warning("agent '%s': its standby worker exited (code %s); restarts will start a new "
+                        "process instead", a.name, a.spare.returncode)
+            a.spare, a.spare_failed = None, True
             return
         if time.monotonic() - self._running_since < 1.0 or any(
                 x.spare is not None and x.spare.poll() is None and not self._spare_ready(x)

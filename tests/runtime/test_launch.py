@@ -256,6 +256,32 @@ nodes:
     assert b.spare is None and spare.poll() is not None  # no process left behind
 
 
+async def test_a_dead_spare_is_not_replaced_and_restarts_fall_back_to_a_new_process() -> None:
+    launcher = Launcher(graph("""
+name: standby2
+agents:
+  a: {}
+  b: {restart: {policy: on-failure, max_restarts: 3, backoff_ms: 0}, standby: true}
+nodes:
+  - {id: src, uses: source.counter, agent: a, params: {count: 100000, rate_hz: 500}}
+  - {id: sink, uses: sink.counter, agent: b, inputs: {in: src/out}, params: {check_order: false}}
+"""), env=ENV)
+    task = asyncio.create_task(launcher.run(None))
+    b = launcher.agents["b"]
+    await _wait_for(lambda: b.spare is not None, 30, "b's spare")
+    spare = b.spare
+    assert spare is not None
+    os.kill(spare.pid, signal.SIGKILL)  # a spare that dies before it is needed (e.g. cannot import)
+    await _wait_for(lambda: b.spare_failed, 10, "the dead spare to be noticed")
+    old = b.proc
+    os.kill(b.proc.pid, signal.SIGKILL)
+    await _wait_for(lambda: b.restarts == 1 and b.state == "running", 30, "the restart")
+    assert b.proc is not old and b.proc is not spare and b.spare is None
+    launcher.stop_requested.set()
+    result = await asyncio.wait_for(task, 10)
+    assert result.restarts["b"] == 1
+
+
 def test_standby_without_restart_policy_is_a_spec_error() -> None:
     with pytest.raises(GraphError, match="standby"):
         graph("""
