@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["NodeRunner", "NodeContext"]
 
 _order = itertools.count()
+_YIELD_EVERY = 32  # messages a node may handle before its loop gives the others a turn
+_HOLD_S = 0.002  # or this long
 
 
 def _ns(ms: float) -> int:
@@ -176,6 +178,7 @@ class NodeRunner:
             await self.worker.node_finished(self)
 
     async def _input_loop(self) -> None:
+        held, held_since = 0, time.perf_counter()  # messages handled since this loop last gave way
         while True:
             timeout = self._next_timeout()
             if timeout is not None and timeout <= 0:
@@ -186,6 +189,7 @@ class NodeRunner:
                     await self._finish()
                     return
                 self.wake.clear()
+                held, held_since = 0, time.perf_counter()  # about to wait: the loop is free again
                 timeout = self._next_timeout()
                 if timeout is None:
                     await self.wake.wait()
@@ -215,6 +219,13 @@ class NodeRunner:
                     q.stats.sense_latency.add(now - msg.t_sense_ns)
                     if self.tracker is not None and port not in self.timers:
                         self.tracker.observe(msg.origin or msg.topic, self.node_id, port, now - msg.t_sense_ns)
+            # A hook that computes without awaiting never gives the loop back while its queue has
+            # messages: the agent's other nodes, its inbox readers and its control channel (stop!)
+            # would wait for the whole backlog. Give the loop a turn once the node has held it a while.
+            held += 1
+            if held >= _YIELD_EVERY or time.perf_counter() - held_since > _HOLD_S:
+                await asyncio.sleep(0)
+                held, held_since = 0, time.perf_counter()
 
     def _next_port(self) -> str | None:
         best, best_order = None, None

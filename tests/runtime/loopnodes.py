@@ -50,3 +50,21 @@ class Schedule(Node):
         for i, t in enumerate(ctx.params.at_ms):
             await ctx.clock.sleep_until_ns(t0 + int(t * 1e6))
             await ctx.emit("out", i)
+
+
+class Blocking(Node):
+    """Computes for `ms` per message without ever awaiting (time.sleep stands in for numpy work)."""
+
+    inputs = ("in",)
+
+    class Params(Params):
+        ms: float = 10.0
+
+    async def setup(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def on_input(self, port: str, msg: Message) -> None:
+        import time
+
+        time.sleep(self.ctx.params.ms / 1000)
+        self.ctx.counter("handled")

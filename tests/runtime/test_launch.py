@@ -153,6 +153,23 @@ nodes:
     assert c["resumes"] == 2 and c["safe_entries"] == 2
 
 
+async def test_a_node_working_through_a_backlog_does_not_hold_up_the_stop() -> None:
+    # 300 messages arrive at once; the node takes 10 ms each without awaiting: 3 s of backlog. The
+    # stop (after 0.3 s) must not wait for it: the node gives its loop a turn every few milliseconds.
+    result = await run("""
+name: backlog
+agents: {a: {}, b: {}}
+nodes:
+  - {id: src, uses: source.counter, agent: a, params: {count: 300}}
+  - id: busy
+    uses: loopnodes:Blocking
+    agent: b
+    inputs: {in: {from: src/out, queue: 300}}
+""", duration_s=0.3)
+    assert not any("killed" in f for f in result.failures), result.failures
+    assert 0 < counters(result, "busy")["handled"] < 300
+
+
 async def test_timer_ticks_without_gaps() -> None:
     result = await run("""
 name: timers
