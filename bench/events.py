@@ -261,7 +261,7 @@ def _pacing_case(path: Path, window_us: int, batches: int) -> Case:
         late = []
         for i in range(1, n + 1):
             due = t0 + i * window_us * 1000
-            await clock.sleep_until_ns(due)
+            await clock.sleep_until_ns(due, precise=True)
             late.append((clock.now_ns() - due) / 1e6)
         return late
 

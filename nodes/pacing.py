@@ -39,5 +39,5 @@ class Pacer:
         """Sleep until `stream_us` is due (never at speed 0); return its run-clock time in ns."""
         due = self.due_ns(stream_us)
         if self.speed > 0:
-            await self.clock.sleep_until_ns(due)
+            await self.clock.sleep_until_ns(due, precise=True)
         return due

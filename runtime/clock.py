@@ -17,16 +17,17 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
-    async def sleep_until_ns(self, t_ns: int) -> None: ...
+    async def sleep_until_ns(self, t_ns: int, *, precise: bool = False) -> None: ...
 
 
 class WallClock:
     """Real time: `time.time_ns()` for stamps (comparable across processes on one host).
 
-    `sleep_until_ns` sleeps on the loop's timer until a margin before the target, then yields until
-    it passes. The timer can wake late (1 ms ticks; a virtual CPU waking from idle), so the margin
-    follows the lateness seen in the last 64 sleeps: 1.5 ms on a quiet host, up to 4 ms on one
-    that wakes late (more CPU spent yielding, in exchange for on-time pacing)."""
+    `sleep_until_ns` sleeps on the loop's timer until a margin before the target (1.5 ms), then
+    yields until it passes. The timer can wake late (1 ms ticks; a virtual CPU waking from idle):
+    with `precise=True` (replay pacing) the margin follows the lateness seen in the last 64 such
+    sleeps, up to 4 ms, spending more CPU on yielding in exchange for on-time pacing. Not the default:
+    on a busy host every sleeper spinning longer makes the timers later still."""
 
     def __init__(self) -> None:
         self._late_ns: deque[int] = deque(maxlen=64)
@@ -40,8 +41,8 @@ class WallClock:
     def _margin_ns(self) -> int:
         return min(_MAX_MARGIN_NS, max(_MIN_MARGIN_NS, max(self._late_ns, default=0) + 300_000))
 
-    async def sleep_until_ns(self, t_ns: int) -> None:
-        margin = self._margin_ns()
+    async def sleep_until_ns(self, t_ns: int, *, precise: bool = False) -> None:
+        margin = self._margin_ns() if precise else _COARSE_MARGIN_NS
         while True:
             remaining = t_ns - time.time_ns()
             if remaining <= 0:
@@ -49,12 +50,14 @@ class WallClock:
             if remaining > margin + 500_000:
                 wake = t_ns - margin
                 await asyncio.sleep((wake - time.time_ns()) / 1e9)
-                self._late_ns.append(max(0, time.time_ns() - wake))
-                margin = self._margin_ns()
+                if precise:
+                    self._late_ns.append(max(0, time.time_ns() - wake))
+                    margin = self._margin_ns()
             else:
                 await asyncio.sleep(0)
 
 
+_COARSE_MARGIN_NS = 200_000  # a timer sleep, then yields for the last 0.2 ms (and any early wake)
 _MIN_MARGIN_NS = 1_500_000
 _MAX_MARGIN_NS = 4_000_000
 
@@ -78,7 +81,7 @@ class SimClock:
     async def sleep(self, seconds: float) -> None:
         await self.sleep_until_ns(self._now + int(seconds * 1e9))
 
-    async def sleep_until_ns(self, t_ns: int) -> None:
+    async def sleep_until_ns(self, t_ns: int, *, precise: bool = False) -> None:
         if t_ns <= self._now:
             await asyncio.sleep(0)
             return

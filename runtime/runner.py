@@ -189,12 +189,12 @@ class NodeRunner:
                     await self._finish()
                     return
                 self.wake.clear()
-                held, held_since = 0, time.perf_counter()  # about to wait: the loop is free again
                 timeout = self._next_timeout()
                 if timeout is None:
                     await self.wake.wait()
                 elif not await self._wait_wake(max(0.0, timeout)):
                     await self._fire_timeouts()
+                held, held_since = 0, time.perf_counter()  # it waited: the loop was free meanwhile
                 continue
             q = self.queues[port]
             msg = q.pop()
