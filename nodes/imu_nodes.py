@@ -26,6 +26,19 @@ from runtime.node import Context, Node, Params
 __all__ = ["ImuReplay", "SyntheticImuSource", "ImuRateController"]
 
 
+def _control_rate(ctx: Context, msg: Message) -> float | None:
+    """A `rate_hz` control message as a rate > 0, or None (logged and counted as `bad_control`)."""
+    try:
+        rate = float(msg.payload)
+        if not rate > 0:
+            raise ValueError(f"rate_hz must be > 0, got {msg.payload!r}")
+    except (TypeError, ValueError) as exc:
+        ctx.log.warning("ignored rate_hz control message: %s", exc)
+        ctx.counter("bad_control")
+        return None
+    return rate
+
+
 class ImuReplay(Node):
     """Replay an IMU CSV (`t_s,ax,ay,az,gx,gy,gz[,label]`) or the IMU stream of an AEDAT4 file.
 
@@ -61,13 +74,8 @@ class ImuReplay(Node):
         return self.native if rate_hz is None else resample(self.native, rate_hz)
 
     async def on_input(self, port: str, msg: Message) -> None:
-        try:
-            rate = float(msg.payload)
-            if not rate > 0:
-                raise ValueError(f"rate_hz must be > 0, got {msg.payload!r}")
-        except (TypeError, ValueError) as exc:
-            self.ctx.log.warning("ignored rate_hz control message: %s", exc)
-            self.ctx.counter("bad_control")
+        rate = _control_rate(self.ctx, msg)
+        if rate is None:
             return
         self.rec = self._at_rate(rate)
 
@@ -140,13 +148,8 @@ class SyntheticImuSource(Node):
         self.emit_hz = float(p.rate_hz)
 
     async def on_input(self, port: str, msg: Message) -> None:
-        try:
-            rate = float(msg.payload)
-            if not rate > 0:
-                raise ValueError(f"rate_hz must be > 0, got {msg.payload!r}")
-        except (TypeError, ValueError) as exc:
-            self.ctx.log.warning("ignored rate_hz control message: %s", exc)
-            self.ctx.counter("bad_control")
+        rate = _control_rate(self.ctx, msg)
+        if rate is None:
             return
         if rate > self.ctx.params.rate_hz:
             self.ctx.counter("rate_clamped")

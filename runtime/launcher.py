@@ -167,14 +167,18 @@ class Launcher:
                 x.spare is not None and x.spare.poll() is None and not self._spare_ready(x)
                 for x in self.agents.values()):
             return
-        self._plan_path(a, "standby").with_suffix(".json.ready").unlink(missing_ok=True)
+        self._spare_ready_path(a).unlink(missing_ok=True)
         a.spare = self._start_local(a, "standby", standby=True)
 
     def _plan_path(self, a: _AgentProc, tag: str) -> Path:
         return self.run_dir / f"plan-{a.name}-{tag}.json"
 
+    def _spare_ready_path(self, a: _AgentProc) -> Path:
+        """Written by a standby worker once it has loaded the graph (`runtime.worker --standby`)."""
+        return self._plan_path(a, "standby").with_suffix(".json.ready")
+
     def _spare_ready(self, a: _AgentProc) -> bool:
-        return self._plan_path(a, "standby").with_suffix(".json.ready").exists()
+        return self._spare_ready_path(a).exists()
 
     def _activate_spare(self, a: _AgentProc) -> bool:
         """Make the spare the agent's next incarnation (the restart then skips start-up); False if none."""

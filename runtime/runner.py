@@ -256,21 +256,23 @@ class NodeRunner:
                     t.cancel()
         return woken.done() and not woken.cancelled()
 
+    def _armed(self, port: str, q: InputQueue) -> bool:
+        """The input's timeout is running: it has one, has had a message, has not timed out yet, and
+        has nothing queued (an input with messages still queued is not stale, even if its upstream ended)."""
+        return bool(q.spec.timeout_ms) and port in self._last_arrival and port not in self._timed_out and not len(q)
+
     def _next_timeout(self) -> float | None:
         if not self._last_arrival:
             return None
         now = self._timeout_now()
-        deadlines = [(self._last_arrival[p] + _ns(q.spec.timeout_ms) - now) / 1e9
-                     for p, q in self.queues.items()
-                     if q.spec.timeout_ms and p in self._last_arrival and p not in self._timed_out and not len(q)]
+        deadlines = [(self._last_arrival[p] + _ns(q.spec.timeout_ms or 0) - now) / 1e9
+                     for p, q in self.queues.items() if self._armed(p, q)]
         return min(deadlines) if deadlines else None
 
     async def _fire_timeouts(self) -> None:
         now = self._timeout_now()
         for p, q in self.queues.items():
-            # An input with messages still queued is not stale (its upstream may have ended after them).
-            if q.spec.timeout_ms and p in self._last_arrival and p not in self._timed_out and not len(q) \
-                    and now - self._last_arrival[p] >= _ns(q.spec.timeout_ms):
+            if self._armed(p, q) and now - self._last_arrival[p] >= _ns(q.spec.timeout_ms or 0):
                 self._timed_out.add(p)
                 self.ctx.counter(f"timeouts.{p}")
                 try:
