@@ -25,7 +25,14 @@ from runtime.benchkit import Case
 
 __all__ = ["run", "error_table", "ours_vs_ort_gptq", "int8_latency"]
 
-METHODS = ("rtn", "gptq", "gptaq", "tesseraq")
+#: bench label → (method, TesseraQ blocks); "tesseraq-block" reconstructs the whole MLP ("net") at once.
+METHODS = {
+    "rtn": ("rtn", ()),
+    "gptq": ("gptq", ()),
+    "gptaq": ("gptaq", ()),
+    "tesseraq": ("tesseraq", ()),
+    "tesseraq-block": ("tesseraq", ("net",)),
+}
 
 
 def error_table(
@@ -37,12 +44,13 @@ def error_table(
     for seed in seeds:
         tb = make_testbed(seed, hidden=hidden, depth=3, n_cal=n_cal, n_test=n_test)
         for b in bits:
-            for m in METHODS:
+            for m, (method, blocks) in METHODS.items():
                 q = copy.deepcopy(tb.model)
                 t0 = time.perf_counter()
-                quantize_model(
-                    q, tb.x_cal, QuantConfig(m, QuantSpec(b), tesseraq=TesseraQConfig(steps_per_round))
+                cfg = QuantConfig(
+                    method, QuantSpec(b), tesseraq=TesseraQConfig(steps_per_round), blocks=blocks
                 )
+                quantize_model(q, tb.x_cal, cfg)
                 secs[m].append(time.perf_counter() - t0)
                 errs.setdefault((m, b), []).append(relative_logit_error(q, tb.model, tb.x_test))
     med = {k: statistics.median(v) for k, v in errs.items()}
@@ -75,6 +83,14 @@ def error_table(
                 "rel L2",
                 baseline=med[("gptq", b)],
                 target="ratio < 1" if b == 2 else None,
+            )
+        )
+        cases.append(
+            Case(
+                f"W{b} TesseraQ block (whole MLP) vs layer by layer",
+                med[("tesseraq-block", b)],
+                "rel L2",
+                baseline=med[("tesseraq", b)],
             )
         )
     for m in METHODS:

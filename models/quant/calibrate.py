@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from .gptq import LayerQuant, gptaq, gptq, rtn_layer
 from .quantizer import QuantError, QuantSpec
-from .tesseraq import TesseraQConfig, tesseraq_gram
+from .tesseraq import TesseraQConfig, tesseraq_block, tesseraq_gram
 
 __all__ = [
     "METHODS",
@@ -42,15 +42,21 @@ class QuantConfig:
     alpha: float = 0.25
     tesseraq: TesseraQConfig = field(default_factory=TesseraQConfig)
     skip: tuple[str, ...] = ()
+    #: TesseraQ only: modules whose layers are reconstructed jointly on the module's output (the paper's
+    #: block reconstruction, e.g. ("net",) for a whole MLP); other layers go one by one.
+    blocks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise QuantError(f"quantization method {self.method!r}: use one of {', '.join(METHODS)}")
+        if self.blocks and self.method != "tesseraq":
+            raise QuantError(f"blocks={list(self.blocks)} applies to TesseraQ only, not {self.method!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["tesseraq"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in d["tesseraq"].items()}
         d["skip"] = list(self.skip)
+        d["blocks"] = list(self.blocks)
         return d
 
 
@@ -169,20 +175,107 @@ def quantize_model(
     order += [n for n in mods if n not in order]  # layers never called still get RTN-style treatment below
     fp = copy.deepcopy(model).eval() if cfg.method in ("gptaq", "tesseraq") else None
     fp_mods = dict(fp.named_modules()) if fp is not None else {}
+    block_of = _block_members(model, cfg.blocks, mods)
     result: dict[str, LayerQuant] = {}
     from tqdm.auto import tqdm
 
     for name in tqdm(order, desc=f"quantize {cfg.method} W{cfg.spec.bits}", disable=not progress):
-        mod = mods[name]
-        w = _flat_weight(mod).double()
-        if cfg.method == "rtn":
-            lq = rtn_layer(w, cfg.spec)
+        if name in result:
+            continue  # done with its block
+        if name in block_of and fp is not None:
+            members = [n for n in order if block_of.get(n) == block_of[name]]
+            found = _reconstructed_block(cfg, block_of[name], members, batches, model, fp, fwd)
+        elif cfg.method == "rtn":
+            found = {name: rtn_layer(_flat_weight(mods[name]).double(), cfg.spec)}
         else:
-            lq = _calibrated_layer(cfg, name, mod, fp_mods.get(name), w, batches, model, fp, fwd)
-        result[name] = lq
-        apply_quant(model, {name: lq})
+            w = _flat_weight(mods[name]).double()
+            found = {
+                name: _calibrated_layer(cfg, name, mods[name], fp_mods.get(name), w, batches, model, fp, fwd)
+            }
+        result.update(found)
+        apply_quant(model, found)
     model.train(was)
     return QuantResult(result, cfg)
+
+
+def _block_members(model: nn.Module, blocks: Sequence[str], mods: dict[str, nn.Module]) -> dict[str, str]:
+    """{layer name: its block} for the configured blocks, checked: they exist, hold layers, do not overlap."""
+    names = dict(model.named_modules())
+    block_of: dict[str, str] = {}
+    for b in blocks:
+        if not b or b not in names:
+            top = [n for n, _ in model.named_children()]
+            raise QuantError(f"block {b!r} is not a submodule of the model; its top-level modules are {top}")
+        inside = [n for n in mods if n == b or n.startswith(b + ".")]
+        if not inside:
+            raise QuantError(f"block {b!r} has no Linear/Conv layer left to quantize")
+        for n in inside:
+            if n in block_of:
+                raise QuantError(
+                    f"blocks {block_of[n]!r} and {b!r} overlap (both hold {n!r}); name disjoint modules"
+                )
+            block_of[n] = b
+    return block_of
+
+
+class _BlockCalls:
+    """Forward hook keeping a block's positional inputs and its output, call by call."""
+
+    def __init__(self, name: str, module: nn.Module) -> None:
+        self.name = name
+        self.inputs: list[tuple[Any, ...]] = []
+        self.outputs: list[Tensor] = []
+        self.handle = module.register_forward_hook(self, with_kwargs=True)
+
+    def __call__(self, mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        if kwargs or not isinstance(out, Tensor):
+            got = f"keyword arguments {sorted(kwargs)}" if kwargs else f"it returns a {type(out).__name__}"
+            raise QuantError(
+                f"block {self.name!r}: block reconstruction needs a module called with positional arguments "
+                f"that returns one tensor ({got}); quantize its layers one by one (leave it out of blocks)"
+            )
+        self.inputs.append(tuple(a.detach() if isinstance(a, Tensor) else a for a in args))
+        self.outputs.append(out.detach())
+
+
+def _reconstructed_block(
+    cfg: QuantConfig,
+    block: str,
+    members: list[str],
+    batches: list[Any],
+    model: nn.Module,
+    fp: nn.Module,
+    fwd: Callable[[nn.Module, Any], Any],
+) -> dict[str, LayerQuant]:
+    """TesseraQ on one block: inputs from the partly quantized model, targets from the float model."""
+    q_block, fp_block = model.get_submodule(block), fp.get_submodule(block)
+    cap_q, cap_fp = _BlockCalls(block, q_block), _BlockCalls(block, fp_block)
+    try:
+        for b in batches:
+            fwd(model, b)
+            fwd(fp, b)
+    finally:
+        cap_q.handle.remove()
+        cap_fp.handle.remove()
+    if len(cap_q.inputs) != len(cap_fp.inputs) or not cap_q.inputs:
+        raise QuantError(
+            f"block {block!r} was called {len(cap_q.inputs)} times in the quantized model and "
+            f"{len(cap_fp.inputs)} in the float one; it must be called the same number of times (≥ 1)"
+        )
+    a = cfg.tesseraq.target_alpha
+    targets = []
+    for args_fp, y_fp, args_q in zip(cap_fp.inputs, cap_fp.outputs, cap_q.inputs, strict=True):
+        again = fp_block(*args_fp)
+        if not torch.allclose(again, y_fp, rtol=1e-5, atol=1e-6):
+            raise QuantError(
+                f"block {block!r} gives a different output for the same input when called again: it keeps "
+                "state between calls (e.g. spiking neurons); quantize its layers one by one (leave it out of blocks)"
+            )
+        targets.append(y_fp if a == 1 else a * y_fp + (1 - a) * fp_block(*args_q))
+    rel = {n: "weight" if n == block else n[len(block) + 1 :] + ".weight" for n in members}
+    weights = {rel[n]: _flat_weight(model.get_submodule(n)) for n in members}
+    found = tesseraq_block(q_block, weights, cap_q.inputs, targets, cfg.spec, cfg.tesseraq)
+    return {n: found[rel[n]] for n in members}
 
 
 def _calibrated_layer(

@@ -12,13 +12,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from models.io import Checkpoint, load_checkpoint, save_model
+from models.io import Checkpoint, ModelFileError, load_checkpoint, save_model
 from models.onnx_export import export_onnx, export_snn_step
-from models.quant import METHODS, QuantConfig, QuantSpec, TesseraQConfig, quantize_model
+from models.quant import METHODS, QuantConfig, QuantError, QuantSpec, TesseraQConfig, quantize_model
 from models.quant.nbits import gemm_to_nbits
 from models.snn import SpikingNet
 from models.train import logits_of
-from runtime.errors import GraphError, RecordingError
+from runtime.errors import EdgeloopError, GraphError, RecordingError
 
 from .train import _windows, load_har_folder
 
@@ -99,6 +99,7 @@ def quantize_file(
     skip: tuple[str, ...] = (),
     progress: bool = True,
     tesseraq_alpha: float = 1.0,
+    blocks: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Quantize a model file's Linear/Conv weights; write a model file (.pt) or an ONNX file (.onnx, with
     MatMulNBits for 2/4/8-bit Linear layers). Returns a summary (layers, held-out relative logit error)."""
@@ -118,6 +119,7 @@ def quantize_file(
         static_groups=act_order and group_size is not None,
         skip=skip,
         tesseraq=TesseraQConfig(target_alpha=tesseraq_alpha),
+        blocks=blocks,
     )
     res = quantize_model(ck.model, cal, cfg, progress=progress)
     err = _rel_error(ck.model, ref, held) if held else float("nan")
@@ -128,6 +130,7 @@ def quantize_file(
             "bits": bits,
             "group_size": group_size,
             "alpha": alpha,
+            "blocks": list(blocks),
             "calib": str(calib),
             "calib_samples": len(x) - n_hold,
             "heldout_rel_logit_error": err,
@@ -156,7 +159,20 @@ def quantize_file(
 
 
 def handler(args: argparse.Namespace) -> int:
-    out = quantize_file(
+    try:
+        out = _quantize_from_args(args)
+    except (QuantError, ModelFileError) as exc:  # models/ does not depend on runtime: say it as the CLI does
+        raise EdgeloopError(str(exc)) from exc
+    print(
+        f"{args.method} W{args.bits}: {len(out['layers'])} layers; held-out relative logit error "
+        f"{out['heldout_rel_logit_error']:.4f}"
+    )
+    print(f"saved {out['out']}")
+    return 0
+
+
+def _quantize_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    return quantize_file(
         args.model,
         args.calib,
         args.output,
@@ -170,13 +186,8 @@ def handler(args: argparse.Namespace) -> int:
         skip=tuple(args.skip),
         progress=not args.quiet,
         tesseraq_alpha=args.tesseraq_alpha,
+        blocks=tuple(b for b in args.blocks.split(",") if b) if args.blocks else (),
     )
-    print(
-        f"{args.method} W{args.bits}: {len(out['layers'])} layers; held-out relative logit error "
-        f"{out['heldout_rel_logit_error']:.4f}"
-    )
-    print(f"saved {out['out']}")
-    return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -199,6 +210,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=1.0,
         help="TesseraQ target: 1 = float layer on float inputs (paper), 0 = own output on quantized inputs "
         "(better for spiking nets here)",
+    )
+    sp.add_argument(
+        "--blocks",
+        metavar="NAMES",
+        help="TesseraQ: comma-separated modules whose layers are reconstructed together on the module's "
+        "output (the paper's block reconstruction, e.g. 'net' for a whole MLP); stateless modules only",
     )
     sp.add_argument(
         "--damp", type=float, default=0.01, help="Hessian damping, fraction of mean diag (default 0.01)"

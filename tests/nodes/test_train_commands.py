@@ -133,3 +133,31 @@ def test_train_event2vec_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "held-out accuracy" in out and "voxel CNN" in out
     ck = load_checkpoint(tmp_path / "e2v.pt")
     assert ck.arch["name"] == "event2vec" and len(ck.meta["label_names"]) == 8
+
+
+def test_quantize_tesseraq_blocks_from_the_cli(har_model: Path, tmp_path: Path) -> None:
+    from models.io import save_model
+    from models.mlp import MLP
+    from runtime.errors import EdgeloopError
+
+    torch.manual_seed(0)
+    save_model(MLP([8, 16, 4]), tmp_path / "mlp.pt", meta={})
+    np.save(tmp_path / "calib.npy", np.random.default_rng(0).standard_normal((80, 8)).astype(np.float32))
+    common = ["--method", "tesseraq", "--bits", "3", "--calib", str(tmp_path / "calib.npy"), "--quiet"]
+    args = _parse(
+        quantize_cmd.register,
+        ["quantize", str(tmp_path / "mlp.pt"), *common, "--blocks", "net", "-o", str(tmp_path / "q.pt")],
+    )
+    assert args.func(args) == 0
+    q = load_checkpoint(tmp_path / "q.pt")
+    assert q.meta["quant"]["blocks"] == ["net"] and set(q.quant["layers"]) == {"net.0", "net.2"}
+    # A spiking layer takes and returns its state: refused with the reason, not a traceback.
+    size = load_checkpoint(har_model).meta["har_input"]["size"]
+    np.save(tmp_path / "har.npy", np.random.default_rng(0).standard_normal((40, size, 6)).astype(np.float32))
+    har = [*common[:4], "--calib", str(tmp_path / "har.npy"), "--quiet"]
+    args = _parse(
+        quantize_cmd.register,
+        ["quantize", str(har_model), *har, "--blocks", "layers.0", "-o", str(tmp_path / "h.pt")],
+    )
+    with pytest.raises(EdgeloopError, match="returns a LayerStep"):
+        args.func(args)
