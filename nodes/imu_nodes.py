@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Generator
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -11,12 +13,13 @@ from nodes.events import RecordingFormatError, sniff
 from nodes.imu import (
     ACTIVITIES,
     ImuRecording,
+    ImuStream,
     RateConfig,
     RateController,
     SyntheticImu,
+    iter_imu_csv,
     read_aedat_imu,
-    read_imu_csv,
-    resample,
+    resample_count,
 )
 from nodes.pacing import Pacer
 from runtime.errors import GraphError, RecordingError
@@ -44,12 +47,17 @@ class ImuReplay(Node):
 
     Emits one float32 (6,) `sample` (ax, ay, az m/s²; gx, gy, gz rad/s) per time step, and its
     `label` (int, −1 unlabelled) when the file has labels. `rate_hz` resamples (None = as recorded);
-    the `rate_hz` control input changes it while running, from the current time on. The file is read
-    whole at setup (IMU files are small: an hour at 50 Hz is ~10 MB of CSV).
+    the `rate_hz` control input changes it while running, from the current time on. A CSV streams
+    from disk `chunk_rows` rows at a time (`nodes.imu.ImuStream`), so memory stays flat for any
+    length and a bad line fails only after every row before it was sent; `loop` re-reads it each
+    pass unless it fit in one chunk. An AEDAT4 file's IMU stream is read whole at setup (a few
+    thousand samples a minute) and replayed through the same stream.
     """
 
     inputs = ("rate_hz",)
     outputs = ("sample", "label")
+    #: Rows parsed per step: ~8 µs a row, so a step holds the event loop ~4 ms, under one period at 200 Hz.
+    chunk_rows: ClassVar[int] = 512
 
     class Params(Params):
         path: str
@@ -60,49 +68,89 @@ class ImuReplay(Node):
 
     async def setup(self, ctx: Context) -> None:
         self.ctx = ctx
-        p = ctx.params
-        try:
-            kind, _ = sniff(p.path)
-            self.native = read_aedat_imu(p.path) if kind == "aedat4" else read_imu_csv(p.path, p.label_names)
-        except RecordingFormatError as exc:
-            raise RecordingError(f"node '{ctx.node_id}': {exc}") from exc
-        if len(self.native) == 0:
-            raise RecordingError(f"node '{ctx.node_id}': {p.path} has no IMU samples")
-        self.rec = self._at_rate(p.rate_hz)
+        self.rate_hz: float | None = ctx.params.rate_hz
+        self.whole: ImuRecording | None = None  # the recording, when it is small enough to keep
+        self.stream = self._open()  # reads the first chunk, so that a bad header fails at setup
+        self.ran = False
 
-    def _at_rate(self, rate_hz: float | None) -> ImuRecording:
-        return self.native if rate_hz is None else resample(self.native, rate_hz)
+    def _open(self) -> ImuStream:
+        """A new pass over the recording, its first chunk read; file errors as `RecordingError`."""
+        p = self.ctx.params
+        chunks: Generator[ImuRecording, None, None]
+        try:
+            if self.whole is None and sniff(p.path)[0] == "aedat4":
+                self.whole = read_aedat_imu(p.path)  # whole: AEDAT4 IMU is a few thousand samples a minute
+            if self.whole is not None:
+                chunks = _chunks_of(self.whole, self.chunk_rows)
+            else:
+                chunks = iter_imu_csv(p.path, self.chunk_rows, p.label_names)
+            first = next(chunks, None)
+        except RecordingFormatError as exc:
+            raise RecordingError(f"node '{self.ctx.node_id}': {exc}") from exc
+        if first is None:
+            if self.whole is not None:
+                raise RecordingError(f"node '{self.ctx.node_id}': {p.path} has no IMU samples")
+            raise RecordingError(f"node '{self.ctx.node_id}': {p.path}: no samples after the header")
+        return ImuStream(first, chunks)
 
     async def on_input(self, port: str, msg: Message) -> None:
         rate = _control_rate(self.ctx, msg)
-        if rate is None:
-            return
-        self.rec = self._at_rate(rate)
+        if rate is not None:
+            self.rate_hz = rate
 
     async def run(self, ctx: Context) -> None:
+        if self.ran:  # run again (after a stop): start over, as the first run did
+            self.stream.close()
+            self.stream = self._open()
+        self.ran = True
         pacer = Pacer(ctx.clock, ctx.params.speed)
-        t_first = float(self.native.t_s[0])
+        t_first = self.stream.t_first_s
         offset_s = 0.0  # added per loop pass so that time keeps increasing
-        rec, i = self.rec, 0
         t_done = -np.inf  # recording time of the last emitted sample
         while not ctx.stop_event.is_set():
-            if rec is not self.rec:  # rate_hz changed: continue after the last emitted time
-                rec = self.rec
-                i = int(np.searchsorted(rec.t_s, t_done, "right"))
-            if i >= len(rec):
+            rate = self.rate_hz
+            try:
+                block = self.stream.take(t_done, rate)
+            except RecordingFormatError as exc:
+                raise RecordingError(f"node '{ctx.node_id}': {exc}") from exc
+            if block is None:
                 if not ctx.params.loop:
                     return
-                offset_s += float(rec.t_s[-1] - rec.t_s[0]) + 1.0 / max(rec.rate_hz, 1e-9)
-                i, t_done = 0, -np.inf
+                offset_s += _pass_s(self.stream, rate)
+                if self.whole is None:  # a file that fit in one chunk is kept, not re-read every pass
+                    self.whole = self.stream.whole()
+                self.stream, t_done = self._open(), -np.inf
                 continue
-            t_sense = await pacer.wait((float(rec.t_s[i]) - t_first + offset_s) * 1e6)
-            await ctx.emit(
-                "sample", np.concatenate([rec.accel[i], rec.gyro[i]]).astype(np.float32), t_sense=t_sense
-            )
-            if rec.labels is not None:
-                await ctx.emit("label", int(rec.labels[i]), t_sense=t_sense)
-            t_done = float(rec.t_s[i])
-            i += 1
+            for i in range(len(block)):
+                if self.rate_hz != rate or ctx.stop_event.is_set():
+                    break  # rate_hz changed: take again at the new rate after the last emitted time
+                t_sense = await pacer.wait((float(block.t_s[i]) - t_first + offset_s) * 1e6)
+                sample = np.concatenate([block.accel[i], block.gyro[i]]).astype(np.float32)
+                await ctx.emit("sample", sample, t_sense=t_sense)
+                if block.labels is not None:
+                    await ctx.emit("label", int(block.labels[i]), t_sense=t_sense)
+                t_done = float(block.t_s[i])
+
+    async def teardown(self) -> None:
+        if hasattr(self, "stream"):
+            self.stream.close()
+
+
+def _chunks_of(rec: ImuRecording, n: int) -> Generator[ImuRecording, None, None]:
+    """`rec` in slices of `n` samples, as a file would be read."""
+    for i in range(0, len(rec), n):
+        yield rec.slice(i, i + n)
+
+
+def _pass_s(stream: ImuStream, rate_hz: float | None) -> float:
+    """How far one `loop` pass moves time: the span of the recording at `rate_hz` plus one mean sample
+    period, computed as from `resample(whole, rate_hz)` (the rows read are all gone by now)."""
+    n, t0, t1 = stream.count, stream.t_first_s, stream.t_last_s
+    if rate_hz is not None and n > 1:
+        n = resample_count(t0, t1, rate_hz)
+        t1 = t0 + (n - 1) / rate_hz
+    mean_hz = (n - 1) / (t1 - t0) if n > 1 else 0.0
+    return (t1 - t0) + 1.0 / max(mean_hz, 1e-9)
 
 
 class SyntheticImuSource(Node):

@@ -8,7 +8,7 @@ with `#` and blank lines are skipped. Every error names the file, the line and t
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +33,15 @@ def _default_names() -> list[str]:
 
 def iter_imu_csv(
     path: str | Path, chunk_rows: int = 8192, label_names: list[str] | None = None
-) -> Iterator[ImuRecording]:
+) -> Generator[ImuRecording, None, None]:
     """Stream an IMU CSV in chunks of `chunk_rows` samples (memory stays flat for any file size).
 
     Label names map to their index in `label_names` (default: the synthetic activities, in order);
-    names not in it are appended in order of first appearance.
+    names not in it are appended in order of first appearance. A bad line raises only after every
+    good row before it has been yielded, so a replay delivers all it can before it fails.
     """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be ≥ 1, got {chunk_rows}")
     p = Path(path)
     kind, desc = sniff(p)
     if kind not in ("text", "empty"):
@@ -62,32 +65,25 @@ def iter_imu_csv(
         cols = [header.index(c) for c in COLUMNS]
         lab_col = header.index("label") if "label" in header else None
         need = max(cols + ([lab_col] if lab_col is not None else [])) + 1
-        rows: list[list[str]] = []
-        lines: list[int] = []
-        labels: list[int] = []
-        t_last = -np.inf
+        part = _Part(p, names, lab_col is not None)
         for row in reader:
             if not row or (len(row) == 1 and not row[0].strip()) or row[0].lstrip().startswith("#"):
                 continue
             if len(row) < need:
                 missing_col = header[len(row)] if len(row) < len(header) else "?"
+                yield from part.flush()
                 raise RecordingFormatError(
                     f"{p}:{reader.line_num}: column '{missing_col}' is missing "
                     f"(row has {len(row)} fields, header has {len(header)})"
                 )
-            rows.append([row[c] for c in cols])
-            lines.append(reader.line_num)
-            if lab_col is not None:
-                labels.append(_label(row[lab_col].strip(), names, p, reader.line_num))
-            if len(rows) >= chunk_rows:
-                rec, t_last = _chunk(rows, lines, labels, lab_col is not None, names, p, t_last)
-                yield rec
-                rows, lines, labels = [], [], []
-        if rows:
-            yield _chunk(rows, lines, labels, lab_col is not None, names, p, t_last)[0]
+            label = _label(row[lab_col].strip(), names) if lab_col is not None else -1
+            part.add([row[c] for c in cols], reader.line_num, label)
+            if len(part.rows) >= chunk_rows:
+                yield from part.flush()
+        yield from part.flush()
 
 
-def _label(value: str, names: list[str], p: Path, line: int) -> int:
+def _label(value: str, names: list[str]) -> int:
     if not value:
         return -1
     try:
@@ -99,47 +95,75 @@ def _label(value: str, names: list[str], p: Path, line: int) -> int:
     return names.index(value)
 
 
-def _chunk(
-    rows: list[list[str]],
-    lines: list[int],
-    labels: list[int],
-    labelled: bool,
-    names: list[str],
-    p: Path,
-    t_last: float,
-) -> tuple[ImuRecording, float]:
+class _Part:
+    """The rows read since the last chunk, checked and turned into an `ImuRecording` on `flush`."""
+
+    def __init__(self, p: Path, names: list[str], labelled: bool) -> None:
+        self.p, self.names, self.labelled = p, names, labelled
+        self.rows: list[list[str]] = []
+        self.lines: list[int] = []
+        self.labels: list[int] = []
+        self.t_last = -np.inf  # time of the last sample yielded, so order is checked across chunks
+
+    def add(self, row: list[str], line: int, label: int) -> None:
+        self.rows.append(row)
+        self.lines.append(line)
+        self.labels.append(label)
+
+    def flush(self) -> Iterator[ImuRecording]:
+        """Yield the good rows as one chunk (if any), then raise for the first bad one (if any)."""
+        rows, lines, labels = self.rows, self.lines, self.labels
+        self.rows, self.lines, self.labels = [], [], []
+        data, error = _parse(rows, lines, self.p)
+        t = data[:, 0]
+        bad = np.flatnonzero(np.diff(np.concatenate([[self.t_last], t])) <= 0)
+        if len(bad):
+            i = int(bad[0])
+            error = RecordingFormatError(
+                f"{self.p}:{lines[i]}: column 't_s': {float(t[i])!r} does not increase "
+                f"(previous sample at {float(t[i - 1]) if i else self.t_last!r} s)"
+            )
+            data, t = data[:i], t[:i]
+        if len(data):
+            yield ImuRecording(
+                t.copy(),
+                data[:, 1:4].copy(),
+                data[:, 4:7].copy(),
+                np.array(labels[: len(data)], np.int64) if self.labelled else None,
+                tuple(self.names),
+            )
+            self.t_last = float(t[-1])
+        if error is not None:
+            raise error
+
+
+def _parse(
+    rows: list[list[str]], lines: list[int], p: Path
+) -> tuple[np.ndarray, RecordingFormatError | None]:
+    """float64 (n, 7) of the rows up to the first one with a value that is not a finite number, and
+    the error naming that row's line and column (None if every row is good)."""
     try:
-        data = np.array(rows, dtype=np.float64)
+        data = np.array(rows, dtype=np.float64).reshape(len(rows), len(COLUMNS))
+        if np.isfinite(data).all():
+            return data, None
     except ValueError:
-        data = None
-    if data is None or not np.isfinite(data).all():
-        for row, line in zip(rows, lines, strict=True):  # slow path, only to name the culprit
-            for name, value in zip(COLUMNS, row, strict=True):
-                try:
-                    ok = np.isfinite(float(value))
-                except ValueError:
-                    ok = False
-                if not ok:
-                    raise RecordingFormatError(
-                        f"{p}:{line}: column '{name}': {value.strip()!r} is not a finite number ({_LAYOUT})"
-                    )
-    assert data is not None
-    t = data[:, 0]
-    bad = np.flatnonzero(np.diff(np.concatenate([[t_last], t])) <= 0)
-    if len(bad):
-        i = int(bad[0])
-        raise RecordingFormatError(
-            f"{p}:{lines[i]}: column 't_s': {float(t[i])!r} does not increase "
-            f"(previous sample at {float(t[i - 1]) if i else t_last!r} s)"
-        )
-    rec = ImuRecording(
-        t.copy(),
-        data[:, 1:4].copy(),
-        data[:, 4:7].copy(),
-        np.array(labels, np.int64) if labelled else None,
-        tuple(names),
-    )
-    return rec, float(t[-1])
+        pass
+    good: list[list[float]] = []  # slow path, only to find and name the culprit
+    for row, line in zip(rows, lines, strict=True):
+        values: list[float] = []
+        for name, value in zip(COLUMNS, row, strict=True):
+            try:
+                x = float(value)
+            except ValueError:
+                x = np.nan
+            if not np.isfinite(x):
+                error = RecordingFormatError(
+                    f"{p}:{line}: column '{name}': {value.strip()!r} is not a finite number ({_LAYOUT})"
+                )
+                return np.array(good, np.float64).reshape(len(good), len(COLUMNS)), error
+            values.append(x)
+        good.append(values)
+    return np.array(good, np.float64).reshape(len(good), len(COLUMNS)), None
 
 
 def read_imu_csv(path: str | Path, label_names: list[str] | None = None) -> ImuRecording:

@@ -11,7 +11,9 @@ from nodes.events import RecordingFormatError
 from nodes.imu import (
     ACTIVITIES,
     ImuRecording,
+    ImuStream,
     SyntheticImu,
+    iter_imu_csv,
     make_windows,
     read_aedat_imu,
     read_imu_csv,
@@ -81,6 +83,112 @@ def test_csv_error_on_a_later_chunk_names_the_right_line(tmp_path: Path) -> None
     path.write_text("".join(lines))
     with pytest.raises(RecordingFormatError, match=r"x\.csv:15001: column 'gx': 'x4'"):
         read_imu_csv(path)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("9.99,1,2,abc,4,5,6,walking\n", r"x\.csv:102: column 'az': 'abc' is not a"),
+        ("9.99,1,2,3,4,5\n", r"x\.csv:102: column 'gz' is missing"),
+        ("0.5,1,2,3,4,5,6,walking\n", r"x\.csv:102: column 't_s': 0\.5 does not increase"),
+    ],
+)
+def test_csv_stream_yields_every_good_row_before_the_error(tmp_path: Path, bad: str, message: str) -> None:
+    rows = [f"{i * 0.01:.2f},1,2,3,4,5,6,walking\n" for i in range(150)]
+    rows[100] = bad  # line 102: the header is line 1
+    path = tmp_path / "x.csv"
+    path.write_text(HEADER + "".join(rows))
+    chunks = iter_imu_csv(path, chunk_rows=64)
+    got: list[ImuRecording] = []
+    with pytest.raises(RecordingFormatError, match=message):
+        for chunk in chunks:
+            got.append(chunk)
+    assert [len(c) for c in got] == [64, 36]  # the bad line's chunk is cut just before it
+    np.testing.assert_allclose(ImuRecording.concat(got).t_s, np.arange(100) * 0.01)
+
+
+def _irregular_csv(tmp_path: Path, n: int = 2000) -> Path:
+    """A labelled recording with jittered sample times (10–30 ms apart), so no grid lines up."""
+    rng = np.random.default_rng(5)
+    rec = SyntheticImu([("walking", 25), ("standing", 15)], subject_seed=2, rate_hz=50).recording()
+    t = np.round(np.cumsum(rng.uniform(0.01, 0.03, n)), 6)
+    rec = ImuRecording(t, rec.accel[:n], rec.gyro[:n], rec.labels[:n] if rec.labels is not None else None)
+    path = tmp_path / "jitter.csv"
+    write_imu_csv(path, rec)
+    return path
+
+
+def _stream(path: Path, chunk_rows: int) -> ImuStream:
+    chunks = iter_imu_csv(path, chunk_rows)
+    return ImuStream(next(chunks), chunks)
+
+
+def _assert_same(a: ImuRecording, b: ImuRecording) -> None:
+    assert np.array_equal(a.t_s, b.t_s) and np.array_equal(a.accel, b.accel)
+    assert np.array_equal(a.gyro, b.gyro)
+    assert a.labels is not None and b.labels is not None and np.array_equal(a.labels, b.labels)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 64])
+@pytest.mark.parametrize("rate_hz", [None, 50.0, 33.3, 120.0, 0.7])
+def test_stream_equals_resampling_the_whole_file(
+    tmp_path: Path, chunk_rows: int, rate_hz: float | None
+) -> None:
+    path = _irregular_csv(tmp_path)
+    whole = read_imu_csv(path)
+    stream, blocks, t_done = _stream(path, chunk_rows), [], -np.inf
+    while (block := stream.take(t_done, rate_hz)) is not None:
+        blocks.append(block)
+        t_done = float(block.t_s[-1])
+    assert stream.chunks_read == -(-len(whole) // chunk_rows) and len(blocks) > 1
+    _assert_same(ImuRecording.concat(blocks), whole if rate_hz is None else resample(whole, rate_hz))
+
+
+def test_stream_chunk_ending_a_hair_before_a_resampled_time() -> None:
+    # resample keeps a time up to 1e-9 periods past the end; mid-file such a time must wait for the
+    # next chunk and interpolate towards it, not be held at this chunk's last value.
+    t = np.array([0.0, 0.05, 0.1 - 1e-11, 0.2, 0.3])
+    accel = np.stack([np.arange(5.0), np.zeros(5), np.zeros(5)], axis=1)
+    whole = ImuRecording(t, accel, np.zeros((5, 3)), np.zeros(5, np.int64))
+    stream = ImuStream(whole.slice(0, 3), (whole.slice(i, i + 1) for i in (3, 4)))
+    blocks, t_done = [], -np.inf
+    while (block := stream.take(t_done, 10.0)) is not None:
+        blocks.append(block)
+        t_done = float(block.t_s[-1])
+    _assert_same(ImuRecording.concat(blocks), resample(whole, 10.0))
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 64])
+def test_stream_rate_changes_equal_switching_between_whole_resamplings(
+    tmp_path: Path, chunk_rows: int
+) -> None:
+    path = _irregular_csv(tmp_path)
+    whole = read_imu_csv(path)
+    switches: dict[int, float | None] = {10: 25.0, 300: None, 700: 120.0, 1500: 3.0, 1510: None, 1600: 50.0}
+
+    # What the node did with the whole file in memory: before the j-th sample, switch and go on
+    # with the first sample of the new resampling after the last one emitted.
+    todo, rec, i, t_done, ref = dict(switches), whole, 0, -np.inf, []
+    while True:
+        if len(ref) in todo:
+            rate = todo.pop(len(ref))
+            rec = whole if rate is None else resample(whole, rate)
+            i = int(np.searchsorted(rec.t_s, t_done, "right"))
+        if i >= len(rec):
+            break
+        ref.append(rec.slice(i, i + 1))
+        t_done, i = float(rec.t_s[i]), i + 1
+
+    todo, stream, got, t_done, rate_now = dict(switches), _stream(path, chunk_rows), [], -np.inf, None
+    while (block := stream.take(t_done, rate_now)) is not None:
+        for k in range(len(block)):
+            if len(got) in todo:
+                rate_now = todo.pop(len(got))
+                break
+            got.append(block.slice(k, k + 1))
+            t_done = float(block.t_s[k])
+    assert not todo and len(got) == len(ref)
+    _assert_same(ImuRecording.concat(got), ImuRecording.concat(ref))
 
 
 def test_wrong_file_type(tmp_path: Path, shared_data: Path) -> None:

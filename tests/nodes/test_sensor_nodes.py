@@ -18,12 +18,13 @@ from nodes.events import (
     time_surface,
     voxel_grid,
 )
-from nodes.imu import SyntheticImu, write_imu_csv
+from nodes.imu import ImuRecording, SyntheticImu, read_imu_csv, resample, write_imu_csv
 from nodes.imu_nodes import ImuReplay, SyntheticImuSource
 from nodes.representation import EventFrame, EventTokens, TimeSurfaceNode, VoxelGrid
 from nodes.window import Window
 from runtime.clock import SimClock
 from runtime.errors import NodeError, RecordingError
+from runtime.message import Message, Payload
 from runtime.testing import NodeHarness
 
 
@@ -180,6 +181,93 @@ async def test_imu_replay_csv_and_aedat(tmp_path: Path, sample: Path) -> None:
         await h.run_source(max_messages=2 * 450, timeout_s=60)
     t = [m.t_sense_ns for m in h.outputs["sample"]]
     assert np.allclose(np.diff(t), 20_000_000)  # 50 Hz, straight through the loop seam
+
+
+class _SmallChunks(ImuReplay):
+    chunk_rows = 16
+
+
+def _jittered_imu_csv(path: Path, n: int = 600) -> ImuRecording:
+    """A labelled recording with sample times 10–30 ms apart, so no resampled time lines up."""
+    rec = SyntheticImu([("walking", 8), ("sitting", 8)], subject_seed=1, rate_hz=50).recording()
+    t = np.round(np.cumsum(np.random.default_rng(3).uniform(0.01, 0.03, n)), 6)
+    write_imu_csv(path, ImuRecording(t, rec.accel[:n], rec.gyro[:n], rec.labels[:n]))  # type: ignore[index]
+    return read_imu_csv(path)
+
+
+@pytest.mark.parametrize("rate_hz", [None, 30.0])
+async def test_imu_replay_streamed_in_small_chunks_equals_the_whole_file(
+    tmp_path: Path, rate_hz: float | None
+) -> None:
+    whole = _jittered_imu_csv(tmp_path / "imu.csv")
+    rec = whole if rate_hz is None else resample(whole, rate_hz)
+    # The replay of the whole file in memory, three loop passes, paced at speed 1 on a clock from 0.
+    t_sense, offset_s = [], 0.0
+    for _ in range(3):
+        t_sense += [int((t - whole.t_s[0] + offset_s) * 1e6 * 1000.0) for t in rec.t_s.tolist()]
+        offset_s += float(rec.t_s[-1] - rec.t_s[0]) + 1.0 / rec.rate_hz
+    params = {"path": str(tmp_path / "imu.csv"), "speed": 1, "loop": True, "rate_hz": rate_hz}
+    async with NodeHarness(_SmallChunks, params, clock=SimClock(0)) as h:
+        await h.run_source(max_messages=2 * len(t_sense), timeout_s=60)
+    samples = np.stack(h.payloads("sample"))
+    assert samples.dtype == np.float32 and samples.shape == (len(t_sense), 6)
+    assert np.array_equal(samples, np.tile(rec.samples(), (3, 1)))
+    assert rec.labels is not None and h.payloads("label") == rec.labels.tolist() * 3
+    assert [m.t_sense_ns for m in h.outputs["sample"]] == t_sense
+    assert [m.t_sense_ns for m in h.outputs["label"]] == t_sense
+
+
+@pytest.mark.parametrize("rate_hz", [None, 30.0])
+async def test_imu_replay_sends_every_row_before_a_bad_line(tmp_path: Path, rate_hz: float | None) -> None:
+    path = tmp_path / "x.csv"
+    good = _jittered_imu_csv(path, n=300)
+    lines = path.read_text().splitlines(keepends=True)
+    lines.insert(201, "9.5,1,2,abc,4,5,6,walking\n")  # line 202, after 200 rows (16 per chunk)
+    path.write_text("".join(lines))
+    async with NodeHarness(_SmallChunks, {"path": str(path), "speed": 0, "rate_hz": rate_hz}) as h:
+        with pytest.raises(RecordingError, match=r"node 'node': .*x\.csv:202: column 'az': 'abc' is not a"):
+            await h.run_source(timeout_s=60)
+    before = good.slice(0, 200)
+    expected = before if rate_hz is None else resample(before, rate_hz)
+    assert np.array_equal(np.stack(h.payloads("sample")), expected.samples())
+    assert expected.labels is not None and h.payloads("label") == expected.labels.tolist()
+
+
+async def test_imu_replay_bad_header_or_empty_file_fails_at_setup(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("t_s,ax,ay,az,gx,gy\n0,1,2,3,4,5\n")
+    with pytest.raises(RecordingError, match=r"node 'node': .*x\.csv:1: missing column 'gz'"):
+        async with NodeHarness(ImuReplay, {"path": str(path)}):
+            pass
+    path.write_text("t_s,ax,ay,az,gx,gy,gz\n")
+    with pytest.raises(RecordingError, match=r"x\.csv: no samples after the header"):
+        async with NodeHarness(ImuReplay, {"path": str(path)}):
+            pass
+
+
+async def test_imu_replay_reads_a_large_csv_lazily(tmp_path: Path) -> None:
+    n_rows = 300_000  # 100 minutes at 50 Hz: ~586 chunks of 512 rows
+    path = tmp_path / "long.csv"
+    path.write_text(
+        "t_s,ax,ay,az,gx,gy,gz\n" + "".join(f"{i / 50:.2f},0,0,9.81,0,0,{i % 7}\n" for i in range(n_rows))
+    )
+    async with NodeHarness(ImuReplay, {"path": str(path), "speed": 0}) as h:
+        assert h.node.stream.chunks_read == 1  # setup reads one chunk, to check the header
+        read_at_emit: list[int] = []
+        emit = h.ctx.emit
+
+        async def counting_emit(port: str, payload: Payload, *, t_sense: int | Message | None = None) -> None:
+            read_at_emit.append(h.node.stream.chunks_read)
+            await emit(port, payload, t_sense=t_sense)
+
+        h.ctx.emit = counting_emit  # type: ignore[method-assign]
+        await h.run_source(max_messages=5000, timeout_s=60)
+    chunk = ImuReplay.chunk_rows
+    assert len(read_at_emit) == 5000 and read_at_emit[0] == 1
+    # Chunks are read as the replay reaches them: message k has needed ceil((k + 1) / chunk) of them.
+    assert read_at_emit == [k // chunk + 1 for k in range(5000)]
+    assert h.payloads("sample")[4999].tolist() == [0, 0, np.float32(9.81), 0, 0, 4999 % 7]
+    assert read_at_emit[-1] * 50 < -(-n_rows // chunk)  # 10 of the file's 586 chunks
 
 
 async def test_imu_synthetic_source() -> None:
