@@ -237,7 +237,8 @@ class AedatWriter:
 
     Streams are interleaved in the order written; write in time order so readers can stream.
     IMU input is IMU_DTYPE (SI units, converted back to g and °/s) or aedat's own IMU layout.
-    Frames are not written.
+    Frames are not written: faery 0.7.1's `Frame` has no Python constructor, so its encoder takes only
+    frames that came out of its own decoder.
 
     Example::
 
