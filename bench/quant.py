@@ -9,6 +9,7 @@ import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -54,45 +55,21 @@ def error_table(
                 secs[m].append(time.perf_counter() - t0)
                 errs.setdefault((m, b), []).append(relative_logit_error(q, tb.model, tb.x_test))
     med = {k: statistics.median(v) for k, v in errs.items()}
+    # (case, method, its baseline, target at b bits): SCIENCE 4.4 test margins RTN→GPTQ ≥ 25 %, GPTQ→GPTAQ
+    # ≥ 5 % at W3/W4; TesseraQ beats GPTQ at W2; block reconstruction against TesseraQ layer by layer.
+    comparisons: tuple[tuple[str, str, str, Callable[[int], str | None]], ...] = (
+        ("GPTQ vs RTN", "gptq", "rtn", lambda b: "ratio <= 0.75" if b in (3, 4) else None),
+        ("GPTAQ vs GPTQ", "gptaq", "gptq", lambda b: "ratio <= 0.95" if b in (3, 4) else None),
+        ("TesseraQ vs GPTQ", "tesseraq", "gptq", lambda b: "ratio < 1" if b == 2 else None),
+        ("TesseraQ block (whole MLP) vs layer by layer", "tesseraq-block", "tesseraq", lambda b: None),
+    )
     cases = []
     for b in bits:
         cases.append(Case(f"W{b} RTN rel. logit error", med[("rtn", b)], "rel L2"))
-        # SCIENCE 4.4 test margins: RTN→GPTQ ≥ 25 %, GPTQ→GPTAQ ≥ 5 % at W3/W4; TesseraQ beats GPTQ at W2.
-        cases.append(
-            Case(
-                f"W{b} GPTQ vs RTN",
-                med[("gptq", b)],
-                "rel L2",
-                baseline=med[("rtn", b)],
-                target="ratio <= 0.75" if b in (3, 4) else None,
+        for label, m, base, target in comparisons:
+            cases.append(
+                Case(f"W{b} {label}", med[(m, b)], "rel L2", baseline=med[(base, b)], target=target(b))
             )
-        )
-        cases.append(
-            Case(
-                f"W{b} GPTAQ vs GPTQ",
-                med[("gptaq", b)],
-                "rel L2",
-                baseline=med[("gptq", b)],
-                target="ratio <= 0.95" if b in (3, 4) else None,
-            )
-        )
-        cases.append(
-            Case(
-                f"W{b} TesseraQ vs GPTQ",
-                med[("tesseraq", b)],
-                "rel L2",
-                baseline=med[("gptq", b)],
-                target="ratio < 1" if b == 2 else None,
-            )
-        )
-        cases.append(
-            Case(
-                f"W{b} TesseraQ block (whole MLP) vs layer by layer",
-                med[("tesseraq-block", b)],
-                "rel L2",
-                baseline=med[("tesseraq", b)],
-            )
-        )
     for m in METHODS:
         cases.append(Case(f"{m} time per model (4 layers)", statistics.median(secs[m]), "s"))
     return cases

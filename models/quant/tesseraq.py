@@ -61,6 +61,11 @@ def _sig(x: Tensor) -> Tensor:
     return torch.sigmoid(x)
 
 
+def _soft_rounding(nu: Tensor) -> Tensor:
+    """h = clamp(1.2σ(ν) − 0.1, 0, 1): the rectified sigmoid of adaptive rounding."""
+    return (1.2 * _sig(nu) - 0.1).clamp(0.0, 1.0)
+
+
 class _Adam:
     """Plain Adam (β 0.9/0.999, ε 1e-8, L2 weight decay like torch.optim.Adam) on one tensor."""
 
@@ -91,10 +96,8 @@ class SoftRounding:
     def __init__(self, w: Tensor, spec: QuantSpec, cfg: TesseraQConfig) -> None:
         w = w.detach().double()
         self.spec, self.cfg = spec, cfg
-        rows, cols = w.shape
-        gs = spec.group_size or cols
-        self.g_idx = torch.arange(cols) // gs
-        self.n_groups = int(self.g_idx.max()) + 1
+        cols = w.shape[1]
+        self.g_idx = torch.arange(cols) // (spec.group_size or cols)
         _, self.s0, self.z = rtn(w, spec)
         self.s_col, self.z_col = self.s0[:, self.g_idx], self.z[:, self.g_idx]
         self.base = torch.floor(w / self.s_col)
@@ -108,19 +111,21 @@ class SoftRounding:
 
     def scores(self) -> Tensor:
         """|h − 0.5| of the soft roundings (0.5 for hard ones): how decided each rounding already is."""
-        h = (1.2 * _sig(self.nu) - 0.1).clamp(0.0, 1.0)
+        return self._scores(_soft_rounding(self.nu))
+
+    def _scores(self, h: Tensor) -> Tensor:
         return torch.where(self.hard, torch.full_like(h, 0.5), (h - 0.5).abs())
 
     def harden(self, threshold: Tensor) -> None:
         """Fix every soft rounding whose score reaches `threshold` to the nearer of 0 and 1."""
-        h = (1.2 * _sig(self.nu) - 0.1).clamp(0.0, 1.0)
-        newly = (~self.hard) & (self.scores() >= threshold)
+        h = _soft_rounding(self.nu)
+        newly = (~self.hard) & (self._scores(h) >= threshold)
         self.hard_val = torch.where(newly, (h >= 0.5).double(), self.hard_val)
         self.hard = self.hard | newly
 
     def weight(self, nu: Tensor, u: Tensor) -> Tensor:
         """Ŵ from (possibly autograd-tracked) ν and u."""
-        h = torch.where(self.hard, self.hard_val, (1.2 * _sig(nu) - 0.1).clamp(0.0, 1.0))
+        h = torch.where(self.hard, self.hard_val, _soft_rounding(nu))
         q = (self.base + h + self.z_col).clamp(0, self.spec.maxq)
         return self.s_col * (2 * _sig(u))[:, self.g_idx] * (q - self.z_col)
 
@@ -144,7 +149,7 @@ class SoftRounding:
 
     def result(self, loss: float = 0.0) -> LayerQuant:
         """Harden what is left by h ≥ 0.5 and fold c into the scale."""
-        h = torch.where(self.hard, self.hard_val, ((1.2 * _sig(self.nu) - 0.1) >= 0.5).double())
+        h = torch.where(self.hard, self.hard_val, (_soft_rounding(self.nu) >= 0.5).double())
         q = torch.clamp(self.base + h + self.z_col, 0, self.spec.maxq)
         scale = self.s0 * (2 * _sig(self.u)) if self.cfg.tune_scale else self.s0
         return LayerQuant(q, scale, self.z, self.g_idx, self.spec.bits, self.spec.group_size, loss)
