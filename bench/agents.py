@@ -238,8 +238,8 @@ async def action_to_sensing(o: Options) -> list[Case]:
 
 
 async def imu_rate_feedback(o: Options) -> list[Case]:
-    """The IMU's rate as action-to-sensing: 50 Hz while the wearer moves, 10 Hz while still (nodes.imu.adaptive)."""
-    from nodes.imu import adaptive_rate_experiment
+    """The IMU's rate as action-to-sensing: 50 Hz while the wearer moves, 10 Hz while still (nodes.sensors.imu.adaptive)."""
+    from nodes.sensors.imu import adaptive_rate_experiment
 
     seconds = 300.0 if o.quick else 1200.0
     runs = [await asyncio.to_thread(adaptive_rate_experiment, seconds=seconds, seed=s) for s in o.seeds[:6]]

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from runtime.benchkit import Case
-from runtime.control import FleetClient, TelemetryReceived, start_embedded_broker_process
+from runtime.fleet import FleetClient, TelemetryReceived, start_embedded_broker_process
 from runtime.graph import load_graph
 from runtime.launcher import Launcher
 from runtime.security import generate_keypair

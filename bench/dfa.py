@@ -24,8 +24,8 @@ from models.adapt.har import HarInput
 from models.adapt.report import PAPER
 from models.io import load_checkpoint
 from models.train import evaluate
-from nodes.har_data import PretrainSpec, pretrained_model, synthetic_subject, windows_of
-from nodes.imu import make_windows
+from nodes.pretrained.har import PretrainSpec, pretrained_model, synthetic_subject, windows_of
+from nodes.sensors.imu import make_windows
 from runtime.benchkit import Case
 from sim_hw import make_backend
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nodes.events import (
+from nodes.sensors.events import (
     AedatReader,
     EventBatcher,
     event_frame,
@@ -188,7 +188,7 @@ def _peak_rss_kb() -> int:
 
 def _replay_child(path: str) -> None:
     """Run in a child process: replay `path` at speed 0, print peak RSS (KB) before and after."""
-    from nodes.event_camera import EventCameraReplay
+    from nodes.builtin.event_camera import EventCameraReplay
 
     node = EventCameraReplay()
     ctx = _DropContext(EventCameraReplay.Params(path=path, window_us=_WIN, speed=0))
@@ -242,7 +242,7 @@ def _tiled(src: Path, dst: Path, times: int) -> int:
 def _pacing_case(path: Path, window_us: int, batches: int) -> Case:
     """Replay at speed 1 (looping the file) for `batches` batches, alternating in rounds of 50 with
     the bare clock on the same schedule, so both see the same moments of the host."""
-    from nodes.event_camera import EventCameraReplay
+    from nodes.builtin.event_camera import EventCameraReplay
     from runtime.clock import WallClock
     from runtime.testing import NodeHarness
 
@@ -282,7 +282,7 @@ def _pacing_case(path: Path, window_us: int, batches: int) -> Case:
 
 def _synthetic_file(path: Path, n: int, w: int, h: int) -> None:
     """A large synthetic recording: the synthetic camera's moving bars, tiled in time until `n` events."""
-    from nodes.events import SyntheticEventCamera
+    from nodes.sensors.events import SyntheticEventCamera
 
     cam = SyntheticEventCamera(w, h, "bars", seed=0, step_us=2000)
     parts, total = [], 0

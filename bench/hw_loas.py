@@ -35,8 +35,8 @@ TARGET_SPARSITY = 0.975
 
 def _dataset(n_per_class: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Synthetic DVS gestures as binary event frames [N, T, 2, H, W] (an event in the window = a spike)."""
-    from nodes.events.representations import event_frames
-    from nodes.events.synthetic import make_gesture_dataset
+    from nodes.sensors.events.representations import event_frames
+    from nodes.sensors.events.synthetic import make_gesture_dataset
 
     duration_us = 500_000
     samples, labels, _ = make_gesture_dataset(

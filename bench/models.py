@@ -112,7 +112,7 @@ def event2vec_vs_voxel(
 def har_accuracy(subjects: int, minutes: float, epochs: int) -> list[Case]:
     """`edgeloop train har --synthetic N`: held-out accuracy on unseen synthetic subjects."""
     from nodes.commands.train import train_har
-    from nodes.imu.synthetic import write_synthetic_dataset
+    from nodes.sensors.imu.synthetic import write_synthetic_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         write_synthetic_dataset(Path(tmp) / "csv", n_subjects=subjects, minutes_per_subject=minutes, seed=0)

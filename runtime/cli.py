@@ -257,7 +257,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from .recording_cli import register as register_recording  # record, replay, info
 
     register_recording(sub)
-    from .control.cli import register_agent_command, register_broker_command, register_keys_command
+    from .fleet.cli import register_agent_command, register_broker_command, register_keys_command
 
     register_agent_command(sub, run_plan=_run_plan)
     register_keys_command(sub)

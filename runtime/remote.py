@@ -22,16 +22,16 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .control import (
+from .errors import EdgeloopError, GraphError, InputTimeoutError, TransportError
+from .fleet import (
     AgentChanged,
     BrokerProcess,
     FleetClient,
     TelemetryReceived,
     start_embedded_broker_process,
 )
-from .control._tasks import cancel_and_wait
-from .control.agent import PartFailed
-from .errors import EdgeloopError, GraphError, InputTimeoutError, TransportError
+from .fleet._tasks import cancel_and_wait
+from .fleet.agent import PartFailed
 from .security import KEYS_DIR_ENV, default_keys_dir, secure_ipc_dir
 from .wiring import LAUNCHER_KEY
 

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
-from nodes.events import (
+from nodes.sensors.events import (
     AedatReader,
     AedatWriter,
     Batch,
@@ -29,7 +29,7 @@ from nodes.events import (
     read_event_chunks,
     sniff,
 )
-from nodes.events.arrays_io import infer_size
+from nodes.sensors.events.arrays_io import infer_size
 from runtime.errors import GraphError, RecordingError
 
 __all__ = ["register", "handler", "convert", "FORMATS"]

@@ -18,9 +18,10 @@ from models.quant import METHODS, QuantConfig, QuantError, QuantSpec, TesseraQCo
 from models.quant.nbits import gemm_to_nbits
 from models.snn import SpikingNet
 from models.train import logits_of
+from nodes.sensors.imu import labelled_windows
 from runtime.errors import EdgeloopError, GraphError, RecordingError
 
-from .train import _windows, load_har_folder
+from .train import load_har_folder
 
 __all__ = ["register", "handler", "calibration_inputs", "quantize_file"]
 
@@ -37,12 +38,12 @@ def calibration_inputs(ck: Checkpoint, calib: str, limit: int) -> Tensor:
         size = int(ck.meta["har_input"]["size"])
         with tempfile.TemporaryDirectory() as tmp:
             if calib == "synthetic":
-                from nodes.imu.synthetic import write_synthetic_dataset
+                from nodes.sensors.imu.synthetic import write_synthetic_dataset
 
                 write_synthetic_dataset(tmp, n_subjects=2, minutes_per_subject=2.0, seed=123)
                 p = Path(tmp)
             recs, _, _ = load_har_folder(p, float(ck.meta.get("rate_hz", 50.0)))
-            x, _ = _windows(recs, size, int(ck.meta.get("hop", size // 2)))
+            x, _ = labelled_windows(recs, size, int(ck.meta.get("hop", size // 2)))
     elif p.suffix == ".npy":
         x = np.load(p, allow_pickle=False)
     elif p.suffix == ".npz":

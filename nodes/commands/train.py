@@ -1,7 +1,7 @@
 """`edgeloop train har|event2vec`: train a model from sensor data and report held-out accuracy.
 
 HAR data layout (`--data DIR`): one CSV per recording, `t_s,ax,ay,az,gx,gy,gz,label` (s, m/s², rad/s;
-`label` an activity name or integer class), exactly as `imu.replay` reads it (nodes/imu/csv_io.py).
+`label` an activity name or integer class), exactly as `imu.replay` reads it (nodes/sensors/imu/csv_io.py).
 Recordings are split whole (by file, so by subject) into training and held-out sets.
 """
 
@@ -21,8 +21,8 @@ from torch import Tensor
 from models.adapt.har import HarInput, build_har_snn
 from models.io import save_model
 from models.train import TrainConfig, evaluate, fit
-from nodes.imu import ACTIVITIES, ImuRecording, make_windows, read_imu_csv, resample
-from nodes.imu.synthetic import write_synthetic_dataset
+from nodes.sensors.imu import ACTIVITIES, ImuRecording, labelled_windows, read_imu_csv, resample
+from nodes.sensors.imu.synthetic import write_synthetic_dataset
 from runtime.errors import RecordingError
 
 __all__ = ["register", "handler", "HarResult", "train_har", "load_har_folder", "rotate_scale"]
@@ -93,14 +93,6 @@ def rotate_scale(windows: Tensor, deg: float, scale: float, gen: torch.Generator
     return torch.cat([windows[..., :3] @ rt, windows[..., 3:] @ rt], -1) * gain
 
 
-def _windows(recs: list[ImuRecording], size: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
-    parts = [make_windows(r, size, hop, "pure") for r in recs if r.labels is not None]
-    parts = [p for p in parts if len(p[0])]
-    if not parts:
-        return np.zeros((0, size, 6), np.float32), np.zeros(0, np.int64)
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
 def train_har(
     data: str | Path,
     out: str | Path,
@@ -135,8 +127,8 @@ def train_har(
         r = recs[0]
         cut = int(len(r) * (1 - holdout))
         train, hold = [r.slice(0, cut)], [r.slice(cut, len(r))]
-    xt, yt = _windows(train, window, hop)
-    xh, yh = _windows(hold, window, hop)
+    xt, yt = labelled_windows(train, window, hop)
+    xh, yh = labelled_windows(hold, window, hop)
     if len(xt) == 0:
         raise RecordingError(f"{data}: no pure-label windows of {window} samples to train on")
     torch.manual_seed(seed)

@@ -15,8 +15,8 @@ from torch import Tensor, nn
 from models.event2vec import Event2Vec, VoxelCNN
 from models.io import save_model
 from models.train import TrainConfig, fit, predict_logits
-from nodes.events.representations import event_tokens, voxel_grid
-from nodes.events.synthetic import make_gesture_dataset
+from nodes.sensors.events.representations import event_tokens, voxel_grid
+from nodes.sensors.events.synthetic import make_gesture_dataset
 
 __all__ = [
     "GestureData",

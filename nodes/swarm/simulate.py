@@ -11,8 +11,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..events.dtypes import EVENT_DTYPE
-from ..events.synthetic import SyntheticEventCamera
+from nodes.sensors.events.dtypes import EVENT_DTYPE
+from nodes.sensors.events.synthetic import SyntheticEventCamera
+
 from .agent import AgentBrain, BrainConfig
 from .detection import detect_clusters
 from .sensing import SensingConfig, is_off

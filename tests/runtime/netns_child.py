@@ -8,7 +8,7 @@ import sys
 import zmq
 import zmq.asyncio
 
-from runtime.control.fleet import FleetClient
+from runtime.fleet.client import FleetClient
 from runtime.security import configure_curve_client, configure_curve_server
 
 __all__ = ["main"]

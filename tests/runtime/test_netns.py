@@ -17,10 +17,10 @@ from remote_helpers import ENV, Daemon, make_keys
 from runtime.security import generate_keypair
 
 CHILD = Path(__file__).with_name("netns_child.py")
-FLEET_CHILD = Path(__file__).parent / "controlplane" / "fleet_child.py"
+FLEET_CHILD = Path(__file__).parent / "fleet" / "fleet_child.py"
 PY = sys.executable
 BROKER_MAIN = (
-    "import argparse, sys; from runtime.control.cli import register_broker_command; "
+    "import argparse, sys; from runtime.fleet.cli import register_broker_command; "
     "ap = argparse.ArgumentParser(); register_broker_command(ap.add_subparsers()); "
     "a = ap.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
 )

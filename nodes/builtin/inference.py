@@ -1,0 +1,195 @@
+"""Inference nodes: `snn.classifier` (a spiking network on a named hardware backend, emitting logits, spike counts and cost) and `onnx.infer` (an onnxruntime CPU session; one-step SNNs keep their membranes)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from pydantic import Field
+
+from models.adapt.har import HarInput
+from models.io import Checkpoint, ModelFileError, load_checkpoint
+from models.onnx_export import read_snn_step_spec
+from models.quant.ort import make_session
+from models.snn import Encoder, SNNOutput
+from runtime.errors import GraphError, HardwareError, NodeError
+from runtime.message import Message
+from runtime.node import Context, Node, Params
+from sim_hw import BackendConfigError, make_backend, resolve_backend_spec
+
+__all__ = ["SnnClassifier", "sample_encoder", "OnnxInfer"]
+
+
+def sample_encoder(ck: Checkpoint, timesteps: int | None = None) -> Any:
+    """How one incoming sample becomes the network's [T, 1, ...] input, from the model file's meta.
+
+    A HAR model ("har_input" meta: window [size, 6] standardised, channels first) or any model with an
+    "encoder" meta (the sample as the model's per-step input shape). `timesteps` overrides T.
+    """
+    if "har_input" in ck.meta:
+        prep = HarInput.from_meta(ck.meta)
+        if timesteps:
+            prep = HarInput(prep.mean, prep.std, prep.size, Encoder(prep.encoder.kind, timesteps))
+        return prep
+    enc = Encoder.from_dict(ck.meta.get("encoder", {"kind": "direct", "timesteps": 8}))
+    if timesteps:
+        enc = Encoder(enc.kind, timesteps, enc.gain)
+    return lambda x: enc(torch.as_tensor(np.asarray(x), dtype=torch.float32).unsqueeze(0))
+
+
+class SnnClassifier(Node):
+    """`x` (one sample, e.g. an IMU window [size, 6] or an event frame [2, H, W]) → `logits` [C] float32,
+    `pred` {class, label, confidence}, `spikes` (spike count per spiking layer, float32 [L]) and `cost`
+    (the backend's CostReport for this sample, as a dict)."""
+
+    inputs = ("x",)
+    outputs = ("logits", "pred", "spikes", "cost")
+
+    class Params(Params):
+        model: str = Field(
+            description="model file saved with models.io.save_model (e.g. `edgeloop train har`)"
+        )
+        backend: str | dict[str, Any] = Field(
+            "ideal", description='"ideal", "rram:adc_bits=6", {"kind": "loas"}'
+        )
+        timesteps: int | None = Field(None, ge=1, description="override the model's encoder timesteps")
+        torch_threads: int | None = Field(1, ge=1)
+
+    async def setup(self, ctx: Context) -> None:
+        self.ctx = ctx
+        p = ctx.params
+        if p.torch_threads:
+            torch.set_num_threads(p.torch_threads)
+        try:
+            kind, hw_params = resolve_backend_spec(p.backend, getattr(ctx, "backend_override", None))
+            self.backend = make_backend(kind, **hw_params)
+        except BackendConfigError as exc:
+            raise GraphError(f"node '{ctx.node_id}', param 'backend': {exc}") from exc
+        try:
+            ck = await asyncio.to_thread(load_checkpoint, p.model)
+        except ModelFileError as exc:
+            raise GraphError(f"node '{ctx.node_id}', param 'model': {exc}") from exc
+        self.names = [str(n) for n in ck.meta.get("label_names") or []]
+        self.encode = sample_encoder(ck, p.timesteps)
+        try:
+            self.hw = self.backend.prepare(ck.model)
+        except BackendConfigError as exc:
+            raise HardwareError(
+                f"node '{ctx.node_id}': backend {kind!r} cannot run this model: {exc}"
+            ) from exc
+
+    def _infer(self, sample: np.ndarray) -> tuple[SNNOutput, Any]:
+        return self.hw.run(self.encode(sample))
+
+    async def on_input(self, port: str, msg: Message) -> None:
+        try:
+            out, cost = await asyncio.to_thread(self._infer, np.asarray(msg.payload, np.float32))
+        except (ValueError, RuntimeError) as exc:
+            raise NodeError(
+                f"node '{self.ctx.node_id}': inference on input of shape "
+                f"{np.shape(msg.payload)} failed: {exc}"
+            ) from exc
+        if not isinstance(out, SNNOutput):
+            raise NodeError(
+                f"node '{self.ctx.node_id}': the model is not a spiking network (got {type(out).__name__})"
+            )
+        logits = out.logits[0].float()
+        k = int(logits.argmax())
+        await self.ctx.emit("logits", logits.numpy(), t_sense=msg)
+        await self.ctx.emit(
+            "pred",
+            {
+                "class": k,
+                "label": self.names[k] if k < len(self.names) else str(k),
+                "confidence": float(torch.softmax(logits, 0)[k]),
+            },
+            t_sense=msg,
+        )
+        await self.ctx.emit(
+            "spikes", np.array([float(c.sum()) for c in out.spike_counts], np.float32), t_sense=msg
+        )
+        await self.ctx.emit("cost", cost.to_dict(), t_sense=msg)
+        self.ctx.counter("inferences")
+
+
+class OnnxInfer(Node):
+    """`x` → `y` (the model's first output, float32). A sample without the batch axis gets one (and loses it
+    again on the way out). For a one-step SNN file (`models.onnx_export.export_snn_step`), each `x` is one
+    time step: `y` is that step's readout, `spikes` the spike count per layer, and with `reset_every` = T
+    `logits` is the mean readout over T steps, after which the membranes restart at rest. Any message on
+    `reset` zeroes the membranes."""
+
+    inputs = ("x", "reset")
+    outputs = ("y", "spikes", "logits")
+
+    class Params(Params):
+        model: str = Field(description="ONNX file (fp32, int8 QDQ, or 4-bit MatMulNBits)")
+        providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
+        intra_op_threads: int = Field(1, ge=1)
+        reset_every: int = Field(
+            0, ge=0, description="one-step SNNs: emit `logits` and reset every N steps (0: never)"
+        )
+
+    async def setup(self, ctx: Context) -> None:
+        self.ctx = ctx
+        p = ctx.params
+        if not Path(p.model).is_file():
+            raise GraphError(f"node '{ctx.node_id}', param 'model': {p.model} does not exist")
+        try:
+            self.sess = make_session(p.model, p.intra_op_threads, tuple(p.providers))
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own (unexported) error types
+            raise GraphError(
+                f"node '{ctx.node_id}', param 'model': onnxruntime cannot load {p.model}: {exc}"
+            ) from exc
+        self.spec = read_snn_step_spec(onnx.load(p.model, load_external_data=False))
+        inp = self.sess.get_inputs()[
+            0 if self.spec is None else [i.name for i in self.sess.get_inputs()].index("x")
+        ]
+        self.input_name, self.input_rank = inp.name, len(inp.shape)
+        self.state: list[np.ndarray] | None = None
+        self.total: np.ndarray | None = None
+        self.steps = 0
+
+    def _run(self, x: np.ndarray) -> list[np.ndarray]:
+        feeds = {self.input_name: x}
+        if self.spec is not None:
+            if self.state is None or self.state[0].shape[0] != x.shape[0]:
+                self.state = [np.zeros((x.shape[0], *s[1:]), np.float32) for s in self.spec.state_shapes]
+            feeds.update(zip(self.spec.state_inputs, self.state, strict=True))
+        return self.sess.run(None, feeds)  # type: ignore[no-any-return]
+
+    async def on_input(self, port: str, msg: Message) -> None:
+        if port == "reset":
+            self.state, self.total, self.steps = None, None, 0
+            return
+        x = np.asarray(msg.payload, np.float32)
+        unbatched = x.ndim == self.input_rank - 1
+        if unbatched:
+            x = x[None]
+        try:
+            outs = await asyncio.to_thread(self._run, np.ascontiguousarray(x))
+        except Exception as exc:  # noqa: BLE001
+            raise NodeError(
+                f"node '{self.ctx.node_id}': onnxruntime failed on input {x.shape}: {exc}"
+            ) from exc
+        y = outs[0][0] if unbatched else outs[0]
+        await self.ctx.emit("y", np.asarray(y, np.float32), t_sense=msg)
+        if self.spec is None:
+            return
+        n = len(self.spec.state_inputs)
+        self.state = list(outs[1 + n :])
+        await self.ctx.emit(
+            "spikes", np.array([float(s.sum()) for s in outs[1 : 1 + n]], np.float32), t_sense=msg
+        )
+        self.total = outs[0] if self.total is None else self.total + outs[0]
+        self.steps += 1
+        if self.ctx.params.reset_every and self.steps >= self.ctx.params.reset_every:
+            logits = self.total / self.steps
+            await self.ctx.emit(
+                "logits", np.asarray(logits[0] if unbatched else logits, np.float32), t_sense=msg
+            )
+            self.state, self.total, self.steps = None, None, 0

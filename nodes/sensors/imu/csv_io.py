@@ -1,0 +1,193 @@
+"""Read and write IMU CSV files: `t_s,ax,ay,az,gx,gy,gz[,label]` in s, m/s², rad/s.
+
+The first line is the header; columns are found by name (order free, extra columns ignored).
+`label` holds an activity name or an integer class; empty means unlabelled (−1). Lines starting
+with `#` and blank lines are skipped. Every error names the file, the line and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from nodes.sensors.events.errors import RecordingFormatError
+from nodes.sensors.events.sniff import sniff
+
+from .recording import ImuRecording, resample
+
+__all__ = ["COLUMNS", "iter_imu_csv", "read_imu_csv", "write_imu_csv", "resample"]
+
+#: Required columns and their units: time (s), accelerometer x/y/z (m/s²), gyroscope x/y/z (rad/s).
+COLUMNS = ("t_s", "ax", "ay", "az", "gx", "gy", "gz")
+_LAYOUT = "t_s,ax,ay,az,gx,gy,gz[,label] (s, m/s², rad/s)"
+
+
+def _default_names() -> list[str]:
+    from .synthetic import ACTIVITIES
+
+    return list(ACTIVITIES)
+
+
+def iter_imu_csv(
+    path: str | Path, chunk_rows: int = 8192, label_names: list[str] | None = None
+) -> Generator[ImuRecording, None, None]:
+    """Stream an IMU CSV in chunks of `chunk_rows` samples (memory stays flat for any file size).
+
+    Label names map to their index in `label_names` (default: the synthetic activities, in order);
+    names not in it are appended in order of first appearance. A bad line raises only after every
+    good row before it has been yielded, so a replay delivers all it can before it fails.
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be ≥ 1, got {chunk_rows}")
+    p = Path(path)
+    kind, desc = sniff(p)
+    if kind not in ("text", "empty"):
+        raise RecordingFormatError(f"{p}: expected an IMU CSV ({_LAYOUT}), but this is {desc}")
+    names = list(label_names) if label_names is not None else _default_names()
+    with p.open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header: list[str] | None = None
+        for header_row in reader:
+            if header_row and not header_row[0].lstrip().startswith("#"):
+                header = [h.strip() for h in header_row]
+                break
+        if header is None:
+            raise RecordingFormatError(f"{p}: empty file; expected a header line {_LAYOUT}")
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            raise RecordingFormatError(
+                f"{p}:{reader.line_num}: missing column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(m) for m in missing)} (header has: {', '.join(header)}; expected {_LAYOUT})"
+            )
+        cols = [header.index(c) for c in COLUMNS]
+        lab_col = header.index("label") if "label" in header else None
+        need = max(cols + ([lab_col] if lab_col is not None else [])) + 1
+        part = _Part(p, names, lab_col is not None)
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()) or row[0].lstrip().startswith("#"):
+                continue
+            if len(row) < need:
+                missing_col = header[len(row)] if len(row) < len(header) else "?"
+                yield from part.flush()
+                raise RecordingFormatError(
+                    f"{p}:{reader.line_num}: column '{missing_col}' is missing "
+                    f"(row has {len(row)} fields, header has {len(header)})"
+                )
+            label = _label(row[lab_col].strip(), names) if lab_col is not None else -1
+            part.add([row[c] for c in cols], reader.line_num, label)
+            if len(part.rows) >= chunk_rows:
+                yield from part.flush()
+        yield from part.flush()
+
+
+def _label(value: str, names: list[str]) -> int:
+    if not value:
+        return -1
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    if value not in names:
+        names.append(value)
+    return names.index(value)
+
+
+class _Part:
+    """The rows read since the last chunk, checked and turned into an `ImuRecording` on `flush`."""
+
+    def __init__(self, p: Path, names: list[str], labelled: bool) -> None:
+        self.p, self.names, self.labelled = p, names, labelled
+        self.rows: list[list[str]] = []
+        self.lines: list[int] = []
+        self.labels: list[int] = []
+        self.t_last = -np.inf  # time of the last sample yielded, so order is checked across chunks
+
+    def add(self, row: list[str], line: int, label: int) -> None:
+        self.rows.append(row)
+        self.lines.append(line)
+        self.labels.append(label)
+
+    def flush(self) -> Iterator[ImuRecording]:
+        """Yield the good rows as one chunk (if any), then raise for the first bad one (if any)."""
+        rows, lines, labels = self.rows, self.lines, self.labels
+        self.rows, self.lines, self.labels = [], [], []
+        data, error = _parse(rows, lines, self.p)
+        t = data[:, 0]
+        bad = np.flatnonzero(np.diff(np.concatenate([[self.t_last], t])) <= 0)
+        if len(bad):
+            i = int(bad[0])
+            error = RecordingFormatError(
+                f"{self.p}:{lines[i]}: column 't_s': {float(t[i])!r} does not increase "
+                f"(previous sample at {float(t[i - 1]) if i else self.t_last!r} s)"
+            )
+            data, t = data[:i], t[:i]
+        if len(data):
+            yield ImuRecording(
+                t.copy(),
+                data[:, 1:4].copy(),
+                data[:, 4:7].copy(),
+                np.array(labels[: len(data)], np.int64) if self.labelled else None,
+                tuple(self.names),
+            )
+            self.t_last = float(t[-1])
+        if error is not None:
+            raise error
+
+
+def _parse(
+    rows: list[list[str]], lines: list[int], p: Path
+) -> tuple[np.ndarray, RecordingFormatError | None]:
+    """float64 (n, 7) of the rows up to the first one with a value that is not a finite number, and
+    the error naming that row's line and column (None if every row is good)."""
+    try:
+        data = np.array(rows, dtype=np.float64).reshape(len(rows), len(COLUMNS))
+        if np.isfinite(data).all():
+            return data, None
+    except ValueError:
+        pass
+    good: list[list[float]] = []  # slow path, only to find and name the culprit
+    for row, line in zip(rows, lines, strict=True):
+        values: list[float] = []
+        for name, value in zip(COLUMNS, row, strict=True):
+            try:
+                x = float(value)
+            except ValueError:
+                x = np.nan
+            if not np.isfinite(x):
+                error = RecordingFormatError(
+                    f"{p}:{line}: column '{name}': {value.strip()!r} is not a finite number ({_LAYOUT})"
+                )
+                return np.array(good, np.float64).reshape(len(good), len(COLUMNS)), error
+            values.append(x)
+        good.append(values)
+    return np.array(good, np.float64).reshape(len(good), len(COLUMNS)), None
+
+
+def read_imu_csv(path: str | Path, label_names: list[str] | None = None) -> ImuRecording:
+    """Read a whole IMU CSV (see the module docstring for the layout)."""
+    parts = list(iter_imu_csv(path, label_names=label_names))
+    if not parts:
+        raise RecordingFormatError(f"{path}: no samples after the header")
+    return ImuRecording.concat(parts)
+
+
+def write_imu_csv(path: str | Path, rec: ImuRecording, *, precision: int = 6) -> None:
+    """Write `rec` as `t_s,ax,ay,az,gx,gy,gz[,label]`; labels as names when `rec.label_names` covers them."""
+    p = Path(path)
+    data = np.concatenate([rec.t_s[:, None], rec.accel, rec.gyro], axis=1)
+    fmt = f"%.{precision}f"
+    header = ",".join(COLUMNS)
+    with p.open("w", encoding="utf-8", newline="") as f:
+        if rec.labels is None:
+            f.write(header + "\n")
+            np.savetxt(f, data, fmt=fmt, delimiter=",")
+            return
+        f.write(header + ",label\n")
+        names = rec.label_names
+        lab = [("" if v < 0 else names[v] if v < len(names) else str(v)) for v in rec.labels.tolist()]
+        body = np.char.mod(fmt, data)
+        for row, label in zip(body.tolist(), lab, strict=True):
+            f.write(",".join(row) + "," + label + "\n")

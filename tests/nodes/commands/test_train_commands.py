@@ -1,0 +1,163 @@
+"""`edgeloop train har|event2vec` and `edgeloop quantize`, called through their argparse registration."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from models.io import load_checkpoint
+from nodes.commands import quantize as quantize_cmd
+from nodes.commands import train as train_cmd
+from nodes.sensors.imu.synthetic import write_synthetic_dataset
+
+
+def _parse(register: object, argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))  # type: ignore[operator]
+    return parser.parse_args(argv)
+
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
+@pytest.fixture(scope="module")
+def har_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("har")
+    write_synthetic_dataset(tmp / "csv", n_subjects=3, minutes_per_subject=1.5, seed=0)
+    args = _parse(
+        train_cmd.register,
+        [
+            "train",
+            "har",
+            "--data",
+            str(tmp / "csv"),
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp / "har.pt"),
+            "--conv",
+            "8",
+            "--timesteps",
+            "2",
+            "--quiet",
+        ],
+    )
+    assert args.func(args) == 0
+    return tmp / "har.pt"
+
+
+def test_train_har_writes_a_model_with_heldout_accuracy(
+    har_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ck = load_checkpoint(har_model)
+    assert ck.meta["task"] == "har" and 0.0 <= ck.meta["heldout_accuracy"] <= 1.0
+    assert ck.meta["heldout_windows"] > 0 and ck.meta["label_names"][0] == "walking"
+    assert ck.meta["har_input"]["size"] == 128
+
+
+def test_train_har_needs_data(tmp_path: Path) -> None:
+    args = _parse(train_cmd.register, ["train", "har", "--out", str(tmp_path / "x.pt")])
+    with pytest.raises(SystemExit, match="--data DIR"):
+        args.func(args)
+
+
+def test_rotate_scale_keeps_norms_without_gain() -> None:
+    x = torch.randn(4, 16, 6)
+    y = train_cmd.rotate_scale(x, 30.0, 0.0, torch.Generator().manual_seed(0))
+    assert torch.allclose(x[..., :3].norm(dim=-1), y[..., :3].norm(dim=-1), atol=1e-5)
+    assert not torch.allclose(x, y)
+
+
+def test_quantize_har_model_to_pt_and_onnx(har_model: Path, tmp_path: Path) -> None:
+    ck = load_checkpoint(har_model)
+    size = ck.meta["har_input"]["size"]
+    np.save(
+        tmp_path / "calib.npy", np.random.default_rng(0).standard_normal((40, size, 6)).astype(np.float32) * 3
+    )
+    for out, method in (("q.pt", "gptaq"), ("q.onnx", "gptq")):
+        args = _parse(
+            quantize_cmd.register,
+            [
+                "quantize",
+                str(har_model),
+                "--method",
+                method,
+                "--bits",
+                "4",
+                "--calib",
+                str(tmp_path / "calib.npy"),
+                "-o",
+                str(tmp_path / out),
+                "--quiet",
+            ],
+        )
+        assert args.func(args) == 0
+    q = load_checkpoint(tmp_path / "q.pt")
+    assert q.meta["quant"]["method"] == "gptaq" and set(q.quant["layers"]) == {"layers.0.synapse", "readout"}
+    graph = onnx.load(str(tmp_path / "q.onnx")).graph
+    assert [n.op_type for n in graph.node].count("MatMulNBits") == 1  # the readout; the conv stays fp32
+
+
+def test_train_event2vec_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = _parse(
+        train_cmd.register,
+        [
+            "train",
+            "event2vec",
+            "--per-class",
+            "2",
+            "--test-per-class",
+            "1",
+            "--size",
+            "32",
+            "--events",
+            "32",
+            "--dim",
+            "16",
+            "--layers",
+            "1",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "e2v.pt"),
+            "--quiet",
+        ],
+    )
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "held-out accuracy" in out and "voxel CNN" in out
+    ck = load_checkpoint(tmp_path / "e2v.pt")
+    assert ck.arch["name"] == "event2vec" and len(ck.meta["label_names"]) == 8
+
+
+def test_quantize_tesseraq_blocks_from_the_cli(har_model: Path, tmp_path: Path) -> None:
+    from models.io import save_model
+    from models.mlp import MLP
+    from runtime.errors import EdgeloopError
+
+    torch.manual_seed(0)
+    save_model(MLP([8, 16, 4]), tmp_path / "mlp.pt", meta={})
+    np.save(tmp_path / "calib.npy", np.random.default_rng(0).standard_normal((80, 8)).astype(np.float32))
+    common = ["--method", "tesseraq", "--bits", "3", "--calib", str(tmp_path / "calib.npy"), "--quiet"]
+    args = _parse(
+        quantize_cmd.register,
+        ["quantize", str(tmp_path / "mlp.pt"), *common, "--blocks", "net", "-o", str(tmp_path / "q.pt")],
+    )
+    assert args.func(args) == 0
+    q = load_checkpoint(tmp_path / "q.pt")
+    assert q.meta["quant"]["blocks"] == ["net"] and set(q.quant["layers"]) == {"net.0", "net.2"}
+    # A spiking layer takes and returns its state: refused with the reason, not a traceback.
+    size = load_checkpoint(har_model).meta["har_input"]["size"]
+    np.save(tmp_path / "har.npy", np.random.default_rng(0).standard_normal((40, size, 6)).astype(np.float32))
+    har = [*common[:4], "--calib", str(tmp_path / "har.npy"), "--quiet"]
+    args = _parse(
+        quantize_cmd.register,
+        ["quantize", str(har_model), *har, "--blocks", "layers.0", "-o", str(tmp_path / "h.pt")],
+    )
+    with pytest.raises(EdgeloopError, match="returns a LayerStep"):
+        args.func(args)
