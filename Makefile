@@ -9,18 +9,22 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned: a looser range would make pip fetch a multi-GB CUDA build.
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	@echo "edgeloop: installing torch 2.13.0 (CPU) and the project into $(VENV); pip shows its progress"
+	$(PY) -m pip install --progress-bar on torch==2.13.0
+	$(PY) -m pip install --progress-bar on -e '.[test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/edgeloop run examples/demo.yaml --duration 5
 
+SOURCES := runtime nodes models sim_hw bench tests
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check runtime nodes models sim_hw bench tests
+	$(VENV)/bin/ruff check $(SOURCES)
+	$(VENV)/bin/ruff format --check $(SOURCES)
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy runtime sim_hw
+	$(VENV)/bin/mypy runtime sim_hw models nodes
 
 test: $(STAMP) lint typecheck
 	$(VENV)/bin/pytest -q -p no:cacheprovider
