@@ -1,4 +1,4 @@
-"""Errors of the pure sensor modules, which cannot import `runtime` (node adapters translate them)."""
+"""Errors of the pure sensor modules, which do not import `runtime.errors` (node adapters translate them)."""
 
 from __future__ import annotations
 
