@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from .broker import BROKER_URL_ENV, BrokerProcess, EmbeddedBroker, start_embedded_broker_process
-from .client import (
-    DEPLOY,
-    PING,
-    STOP,
+from .client import FleetClient
+from .commands import DEPLOY, PING, STOP, CommandDesk, CommandHandler
+from .events import (
     AgentChanged,
     AgentInfo,
     ConnectionChanged,
-    FleetClient,
     FleetEvent,
+    FleetStats,
     ReplyReceived,
     TelemetryReceived,
 )
+from .liveness import Liveness
 from .mqtt import MqttLink, parse_broker_url
 from .protocol import Command, Reply, Telemetry
 
@@ -31,6 +31,10 @@ __all__ = [
     "ConnectionChanged",
     "FleetClient",
     "FleetEvent",
+    "FleetStats",
+    "CommandDesk",
+    "CommandHandler",
+    "Liveness",
     "ReplyReceived",
     "TelemetryReceived",
     "MqttLink",

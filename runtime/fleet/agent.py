@@ -25,7 +25,9 @@ from typing import Any, Literal
 from ..errors import CodecError, GraphError
 from . import protocol as p
 from ._tasks import cancel_and_wait
-from .client import DEPLOY, STOP, AgentChanged, FleetClient
+from .client import FleetClient
+from .commands import DEPLOY, STOP
+from .events import AgentChanged
 
 __all__ = [
     "RunPart",

@@ -1,14 +1,8 @@
 """FleetClient: one agent's seat on the MQTT control plane (liveness, heartbeats, telemetry, commands).
 
-Liveness follows [SCIENCE 5.1]: a retained `status` = online on every connect, a retained last
-will = offline (fires only on an unclean disconnect, so a graceful exit publishes offline itself),
-and heartbeats sent from the event loop: a blocked Python loop keeps its TCP connection (and MQTT
-keepalives may even go on), so only missing application heartbeats reveal it [SCIENCE 1.1 [M]].
-Observers declare an agent `stale` after `stale_after` missed heartbeat periods.
-
-Commands are QoS 1, so they may arrive twice: each carries an id, the receiver runs a handler once
-per (sender, id) and answers a duplicate with the cached reply (bounded LRU of `seen_ids`).
-Commands are never retained and sessions are clean, so a reconnecting agent never replays them.
+The liveness view is `liveness.Liveness`, command deduplication and replies `commands.CommandDesk`;
+this module joins them to one broker link and adds what an agent sends: status, heartbeats,
+telemetry, commands and requests.
 """
 
 from __future__ import annotations
@@ -21,100 +15,28 @@ import socket
 import ssl
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 from ..errors import CodecError, InputTimeoutError, TransportError
 from . import protocol as p
 from ._tasks import cancel_and_wait
+from .commands import DEPLOY, STOP, CommandDesk, CommandHandler
+from .events import (
+    AgentInfo,
+    ConnectionChanged,
+    FleetEvent,
+    FleetStats,
+    ReplyReceived,
+    TelemetryReceived,
+)
+from .liveness import Liveness
 from .mqtt import Incoming, LastWill, MqttLink
 
-__all__ = [
-    "DEPLOY",
-    "STOP",
-    "PING",
-    "AgentInfo",
-    "AgentChanged",
-    "TelemetryReceived",
-    "ReplyReceived",
-    "ConnectionChanged",
-    "FleetEvent",
-    "FleetStats",
-    "CommandHandler",
-    "FleetClient",
-]
+__all__ = ["FleetClient"]
 
 log = logging.getLogger("edgeloop.fleet")
-
-DEPLOY = "deploy"  #: body {"graph_yaml": str, "agent": str, "plan"?: dict}: run this agent's part
-STOP = "stop"  #: body {}: stop the running part
-PING = "ping"  #: body anything: answered by every FleetClient with {"pid", "host", "time"}
-
-CommandHandler = Callable[[p.Command], Awaitable[Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class AgentInfo:
-    """What this client knows about another agent; times are wall-clock seconds (time.time())."""
-
-    name: str
-    state: p.AgentState
-    pid: int = 0
-    host: str = ""
-    since: float = 0.0
-    last_seen: float = 0.0
-    heartbeat_s: float = 1.0
-    reason: str = ""
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class AgentChanged:
-    """Another agent went online, offline (graceful or by last will) or stale (missed heartbeats)."""
-
-    agent: str
-    state: p.AgentState
-    previous: p.AgentState | None
-    info: AgentInfo
-
-
-@dataclass(frozen=True, slots=True)
-class TelemetryReceived:
-    agent: str
-    telemetry: p.Telemetry
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyReceived:
-    """A reply nobody was awaiting (e.g. to `send_command`, or a late one after a timeout)."""
-
-    agent: str
-    reply: p.Reply
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionChanged:
-    """This client's own broker connection went up or down."""
-
-    connected: bool
-    error: str | None = None
-
-
-FleetEvent = AgentChanged | TelemetryReceived | ReplyReceived | ConnectionChanged
-
-
-@dataclass(slots=True)
-class FleetStats:
-    """Counters; every drop is counted, none is silent."""
-
-    commands_handled: int = 0
-    commands_duplicate: int = 0
-    commands_dropped: int = 0
-    events_dropped: int = 0
-    telemetry_dropped: int = 0
-    malformed: int = 0
 
 
 class FleetClient:
@@ -159,16 +81,11 @@ class FleetClient:
         self.stats = FleetStats()
         self._info = dict(info or {})
         self._watch_telemetry = watch_telemetry
-        self._handlers: dict[str, CommandHandler] = {PING: self._ping}
-        self._agents: dict[str, AgentInfo] = {}
+        self._liveness = Liveness(stale_after=stale_after, own_heartbeat_s=heartbeat_s, changed=self._emit)
+        self._desk = CommandDesk(self.stats, self._send_reply, queue_size=queue_size, seen_ids=seen_ids)
         self._pending: dict[str, asyncio.Future[p.Reply]] = {}
-        self._seen: OrderedDict[tuple[str, str], p.Reply | None] = OrderedDict()
-        self._seen_max = max(1, seen_ids)
-        self._commands: asyncio.Queue[p.Command] = asyncio.Queue(maxsize=max(1, queue_size))
         self._events: asyncio.Queue[FleetEvent] = asyncio.Queue(maxsize=max(1, queue_size))
         self._tasks: list[asyncio.Task[None]] = []
-        self._resends: set[asyncio.Task[None]] = set()
-        self._changed = asyncio.Event()
         self._hb_seq = 0
         self._tm_seq = 0
         self._online = self._status("online", "")
@@ -202,7 +119,7 @@ class FleetClient:
             ]
         )
         await self._link.start()
-        for coro in (self._route(), self._dispatch(), self._heartbeat(), self._watch_stale()):
+        for coro in (self._route(), self._desk.run(), self._heartbeat(), self._liveness.watch()):
             self._tasks.append(asyncio.create_task(coro))
         return self
 
@@ -220,7 +137,7 @@ class FleetClient:
                     retain=True,
                     timeout_s=1.0,
                 )
-        await cancel_and_wait([*self._tasks, *self._resends])
+        await cancel_and_wait([*self._tasks, *self._desk.resends])
         self._tasks.clear()
         await self._link.close()
         for fut in self._pending.values():
@@ -238,13 +155,13 @@ class FleetClient:
     @property
     def agents(self) -> dict[str, AgentInfo]:
         """The liveness view: every other agent seen in this fleet, by name (a copy)."""
-        return dict(self._agents)
+        return self._liveness.agents
 
     # -- commands -------------------------------------------------------------------------------
 
     def on_command(self, kind: str, handler: CommandHandler) -> None:
         """Run `handler(command)` for each command of `kind` (once per id); its result is the reply body."""
-        self._handlers[kind] = handler
+        self._desk.on(kind, handler)
 
     async def send_command(
         self, agent: str, kind: str, body: Any = None, *, command_id: str | None = None
@@ -268,9 +185,10 @@ class FleetClient:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    known = self._liveness.get(agent)
                     raise InputTimeoutError(
                         f"agent {agent!r} did not answer {kind!r} command {cid} within {timeout_s:g} s "
-                        f"(its state: {self._agents[agent].state if agent in self._agents else 'never seen'})"
+                        f"(its state: {known.state if known else 'never seen'})"
                     )
                 await self.send_command(agent, kind, body, command_id=cid)
                 wait = left if retry_s is None else min(left, retry_s)
@@ -326,19 +244,7 @@ class FleetClient:
         self, agent: str, state: p.AgentState = "online", *, timeout_s: float = 5.0
     ) -> AgentInfo:
         """Wait until `agent` is in `state` (checked on every status change), or raise InputTimeoutError."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            info = self._agents.get(agent)
-            if info is not None and info.state == state:
-                return info
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise InputTimeoutError(
-                    f"agent {agent!r} not {state} within {timeout_s:g} s "
-                    f"(last known: {info.state if info else 'never seen'})"
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
+        return await self._liveness.wait_for(agent, state, timeout_s)
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -361,14 +267,6 @@ class FleetClient:
             self.stats.events_dropped += 1
         self._events.put_nowait(ev)
 
-    def _set_agent(self, name: str, info: AgentInfo) -> None:
-        prev = self._agents.get(name)
-        self._agents[name] = info
-        if prev is None or prev.state != info.state:
-            self._emit(AgentChanged(name, info.state, prev.state if prev else None, info))
-            self._changed.set()  # wake every waiter, then re-arm for the next change
-            self._changed = asyncio.Event()
-
     async def _route(self) -> None:
         async for m in self._link.messages():
             try:
@@ -384,7 +282,7 @@ class FleetClient:
         now = time.time()
         if t.kind == "cmd":
             if t.peer == self.name:
-                self._queue_command(p.decode_command(m.payload, t.agent))
+                self._desk.receive(p.decode_command(m.payload, t.agent))
             return
         if t.kind == "reply":
             rep = p.decode_reply(m.payload, t.agent)
@@ -396,78 +294,18 @@ class FleetClient:
             return
         if t.agent == self.name:
             return
-        if t.kind == "status":
-            if not m.payload:  # an empty retained payload clears the topic: forget the agent
-                self._agents.pop(t.agent, None)
-                return
-            st = p.decode_status(m.payload)
-            self._set_agent(
-                t.agent,
-                AgentInfo(t.agent, st.state, st.pid, st.host, now, now, st.heartbeat_s, st.reason, st.info),
-            )
+        if t.kind == "status":  # an empty retained payload clears the topic: forget the agent
+            self._liveness.on_status(t.agent, p.decode_status(m.payload) if m.payload else None, now)
             return
-        prev = self._agents.get(t.agent)
         if t.kind == "telemetry":
             self._emit(TelemetryReceived(t.agent, p.decode_telemetry(m.payload)))
         else:
             p.decode_heartbeat(m.payload)
-        if prev is not None and prev.state != "offline":
-            since = prev.since if prev.state == "online" else now
-            self._set_agent(t.agent, replace(prev, state="online", last_seen=now, since=since))
+        self._liveness.on_traffic(t.agent, now)
 
-    def _queue_command(self, cmd: p.Command) -> None:
-        key = (cmd.sender, cmd.id)
-        if key in self._seen:
-            self.stats.commands_duplicate += 1
-            cached = self._seen[key]
-            if cached is not None:  # already answered: answer again, the first reply may be lost
-                task = asyncio.create_task(self._reply(cmd.sender, cached))
-                self._resends.add(task)
-                task.add_done_callback(self._resends.discard)
-            return
-        if self._commands.full():
-            self.stats.commands_dropped += 1  # the sender retries with the same id
-            return
-        self._seen[key] = None
-        while len(self._seen) > self._seen_max:
-            self._seen.popitem(last=False)
-        self._commands.put_nowait(cmd)
-
-    async def _dispatch(self) -> None:
-        while True:
-            cmd = await self._commands.get()
-            handler = self._handlers.get(cmd.kind)
-            if handler is None:
-                rep = p.Reply(
-                    cmd.id,
-                    False,
-                    None,
-                    f"unknown command kind {cmd.kind!r} "
-                    f"(this agent knows: {', '.join(sorted(self._handlers))})",
-                    time.time(),
-                )
-            else:
-                try:
-                    rep = p.Reply(cmd.id, True, await handler(cmd), "", time.time())
-                except Exception as exc:  # a handler failure becomes an error reply, not a dead agent
-                    log.exception("command %s %r failed", cmd.id, cmd.kind)
-                    rep = p.Reply(cmd.id, False, None, f"{type(exc).__name__}: {exc}", time.time())
-            self.stats.commands_handled += 1
-            key = (cmd.sender, cmd.id)
-            if key in self._seen:
-                self._seen[key] = rep
-            await self._reply(cmd.sender, rep)
-
-    async def _reply(self, to: str, rep: p.Reply) -> None:
-        try:
-            payload = p.encode(rep)
-        except CodecError as exc:
-            payload = p.encode(p.Reply(rep.id, False, None, f"reply not encodable: {exc}", rep.time))
+    async def _send_reply(self, to: str, payload: bytes) -> None:
         with contextlib.suppress(TransportError, InputTimeoutError):  # the sender will retry
             await self._link.publish(p.reply_topic(self.fleet, self.name, to), payload, qos=1)
-
-    async def _ping(self, cmd: p.Command) -> dict[str, Any]:
-        return {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
 
     async def _heartbeat(self) -> None:
         loop = asyncio.get_running_loop()
@@ -486,12 +324,3 @@ class FleetClient:
                     self._hb_seq += 1
             due = max(due + self.heartbeat_s, loop.time())
             await asyncio.sleep(max(0.0, due - loop.time()))
-
-    async def _watch_stale(self) -> None:
-        while True:
-            periods = [a.heartbeat_s for a in self._agents.values()] + [self.heartbeat_s]
-            await asyncio.sleep(max(0.02, min(periods) / 4))
-            now = time.time()
-            for a in list(self._agents.values()):
-                if a.state == "online" and now - a.last_seen > self.stale_after * a.heartbeat_s:
-                    self._set_agent(a.name, replace(a, state="stale", since=now))

@@ -13,7 +13,9 @@ import textwrap
 
 from runtime.fleet.agent import AgentDaemon
 from runtime.fleet.broker import EmbeddedBroker
-from runtime.fleet.client import DEPLOY, FleetClient, ReplyReceived, TelemetryReceived
+from runtime.fleet.client import FleetClient
+from runtime.fleet.commands import DEPLOY
+from runtime.fleet.events import ReplyReceived, TelemetryReceived
 
 GRAPH = "name: demo\nnodes: []\n"
 

@@ -12,10 +12,10 @@ from control_helpers import FLEET, BrokerUnderTest, reap, start_child
 
 from runtime.errors import InputTimeoutError, TransportError
 from runtime.fleet.broker import EmbeddedBroker
-from runtime.fleet.client import (
+from runtime.fleet.client import FleetClient
+from runtime.fleet.events import (
     AgentChanged,
     ConnectionChanged,
-    FleetClient,
     FleetEvent,
     ReplyReceived,
     TelemetryReceived,
@@ -152,7 +152,7 @@ async def test_seen_ids_are_bounded_and_malformed_input_counted() -> None:
             await ops.wait_for_agent("alice")
             for _ in range(10):
                 assert (await ops.request("alice", "ping", timeout_s=3.0)).ok
-            assert len(alice._seen) == 4
+            assert alice._desk.remembered == 4
             async with MqttLink(b.url) as raw:  # garbage on alice's command topic, "sent" by mallory
                 await raw.publish(command_topic("default", "mallory", "alice"), b"\xff not json", qos=1)
                 await raw.publish(

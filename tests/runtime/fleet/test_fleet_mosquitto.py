@@ -10,7 +10,8 @@ from control_helpers import FLEET
 from mosquitto_broker import Mosquitto
 
 from runtime.errors import TransportError
-from runtime.fleet.client import FleetClient, TelemetryReceived
+from runtime.fleet.client import FleetClient
+from runtime.fleet.events import TelemetryReceived
 from runtime.fleet.mqtt import MqttLink
 from runtime.fleet.protocol import Command, command_topic, status_topic, telemetry_topic
 

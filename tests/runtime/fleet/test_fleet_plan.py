@@ -7,7 +7,8 @@ from typing import Any
 
 from runtime.fleet.agent import AgentDaemon, PartFailed
 from runtime.fleet.broker import EmbeddedBroker
-from runtime.fleet.client import FleetClient, TelemetryReceived
+from runtime.fleet.client import FleetClient
+from runtime.fleet.events import TelemetryReceived
 
 GRAPH = "name: demo\nnodes: []\n"
 
