@@ -1,64 +1,25 @@
-"""MCAP recordings of runs: one channel per topic, each message kept as its wire frames; a reader that survives truncation."""
+"""RecordingReader: an MCAP file front to back without its summary, so a cut-short file still reads."""
 
 from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import IO, Any
 
 import lz4.frame
 import zstandard
 from mcap.reader import SeekingReader
-from mcap.writer import CompressionType, Writer
 
-from .codec import DEFAULT_LIMITS, CodecLimits, decode, encode
-from .errors import CodecError, RecordingError
-from .filetype import MCAP_MAGIC, describe_file
-from .message import Message
+from ..codec import DEFAULT_LIMITS, CodecLimits
+from ..errors import CodecError, RecordingError
+from ..filetype import MCAP_MAGIC, describe_file
+from ..message import Message
+from .layout import decode_message
 
-__all__ = [
-    "MESSAGE_ENCODING",
-    "SCHEMA_NAME",
-    "SCHEMA_ENCODING",
-    "SCHEMA_TEXT",
-    "GRAPH_METADATA",
-    "STATS_METADATA",
-    "COMPRESSIONS",
-    "edgeloop_version",
-    "pack_frames",
-    "unpack_frames",
-    "encode_message",
-    "decode_message",
-    "RecordingWriter",
-    "RecordedEntry",
-    "RecordingReader",
-]
+__all__ = ["RecordedEntry", "RecordingReader"]
 
-#: MCAP `message_encoding` of every edgeloop channel (a custom encoding, described by SCHEMA_TEXT).
-MESSAGE_ENCODING = "edgeloop-frames"
-SCHEMA_NAME = "edgeloop.Message"
-SCHEMA_ENCODING = "edgeloop-frames-layout"
-SCHEMA_TEXT = """edgeloop message, layout 1 (MCAP message_encoding 'edgeloop-frames'), little-endian:
-  u32 n_frames, u32 flags (= 0), n_frames x u64 frame lengths, then the frames, each starting at an
-  8-byte-aligned offset from the start of the message data (zero padding in between and at the end).
-frame 0: a msgpack map {k: "m", s: seq, ts: t_sense ns, te: t_emit ns, i: producer incarnation, p: payload}.
-  A numpy array inside p is msgpack ext type 1 holding msgpack [index, dtype, shape]: its raw C-order
-  bytes are frame 1 + index; dtype is a numpy type string ("<f8") or a structured descr [[name, type(, shape)], ...].
-  Only numeric dtypes occur (b i u f c). Decode with runtime.codec.decode; nothing is ever pickled.
-MCAP fields: log_time = t_emit, publish_time = t_sense, sequence = seq mod 2^32 (the header's s is exact).
-"""
-#: Metadata record holding the graph file (text, file name, overrides) and the recording's context.
-GRAPH_METADATA = "edgeloop.graph"
-#: Metadata record the recorder writes when it closes: what it received per topic.
-STATS_METADATA = "edgeloop.recorder"
-PROFILE = "edgeloop"
-COMPRESSIONS = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4, "none": CompressionType.NONE}
-
-_ALIGN = 8
 _OP_HEADER, _OP_FOOTER, _OP_SCHEMA, _OP_CHANNEL, _OP_MESSAGE, _OP_CHUNK = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 _OP_METADATA, _OP_DATA_END = 0x0C, 0x0F
 _RECORD_NAMES = {
@@ -81,144 +42,6 @@ _RECORD_NAMES = {
 _MSG_HEAD = struct.Struct("<HIQQ")  # channel id, sequence, log_time, publish_time
 _CHUNK_HEAD = struct.Struct("<QQQII")  # start, end, uncompressed size, uncompressed crc, compression length
 _MAX_CHUNK_BYTES = 1 << 32
-
-
-def edgeloop_version() -> str:
-    try:
-        return version("edgeloop")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def pack_frames(frames: Sequence[Any]) -> bytes:
-    """One blob from codec frames (header + array buffers), 8-byte aligned so arrays decode aligned."""
-    lens = [memoryview(f).nbytes for f in frames]
-    parts: list[Any] = [struct.pack(f"<II{len(lens)}Q", len(lens), 0, *lens)]
-    pos = 8 + 8 * len(lens)
-    for f, n in zip(frames, lens, strict=True):
-        parts.append(f)
-        pos += n
-        if pos % _ALIGN:
-            parts.append(bytes(-pos % _ALIGN))
-            pos += -pos % _ALIGN
-    return b"".join(parts)
-
-
-def unpack_frames(
-    data: bytes | memoryview, max_frames: int = DEFAULT_LIMITS.max_arrays + 1
-) -> list[memoryview]:
-    """The frames of a blob made by `pack_frames` (views, no copies). Raises CodecError when malformed."""
-    view = memoryview(data)
-    if view.nbytes < 8:
-        raise CodecError(f"message data of {view.nbytes} bytes is too short for the frame table")
-    n, flags = struct.unpack_from("<II", view)
-    if not 1 <= n <= max_frames or flags != 0:
-        raise CodecError(f"bad frame table (frames={n}, flags={flags}); is this an edgeloop recording?")
-    pos = 8 + 8 * n
-    if view.nbytes < pos:
-        raise CodecError(f"frame table of {n} frames overruns the {view.nbytes}-byte message")
-    out = []
-    for length in struct.unpack_from(f"<{n}Q", view, 8):
-        end = pos + length
-        if end > view.nbytes:
-            raise CodecError(f"frame of {length} bytes overruns the {view.nbytes}-byte message")
-        out.append(view[pos:end])
-        pos = end + (-end % _ALIGN)
-    if pos != view.nbytes and pos - (-pos % _ALIGN) != view.nbytes:
-        raise CodecError(f"{view.nbytes - pos} stray bytes after the last frame")
-    return out
-
-
-def encode_message(msg: Message) -> bytes:
-    """A message as recorded: its wire frames (without the topic, which is the channel) in one blob."""
-    return pack_frames(encode(msg)[1:])
-
-
-def decode_message(topic: str, data: bytes | memoryview, limits: CodecLimits = DEFAULT_LIMITS) -> Message:
-    """Inverse of `encode_message`, checked by the wire codec (numeric arrays only, bounded)."""
-    _kind, msg, _inc = decode([topic.encode(), *unpack_frames(data, limits.max_arrays + 1)], limits)
-    return msg
-
-
-class RecordingWriter:
-    """Writes messages to an MCAP file: one channel per topic, chunked and compressed (zstd by default).
-
-    Example::
-
-        with RecordingWriter("run.mcap", metadata={"name": "demo"}) as w:
-            w.write(msg)
-    """
-
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        compression: str = "zstd",
-        chunk_bytes: int = 1 << 20,
-        metadata: dict[str, str] | None = None,
-    ) -> None:
-        if compression not in COMPRESSIONS:
-            raise RecordingError(f"compression '{compression}' is not one of {', '.join(COMPRESSIONS)}")
-        self.path = str(path)
-        try:
-            self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
-        except OSError as exc:
-            raise RecordingError(f"{path}: cannot write the recording: {exc.strerror}") from exc
-        self._writer = Writer(self._file, chunk_size=chunk_bytes, compression=COMPRESSIONS[compression])
-        self._writer.start(profile=PROFILE, library=f"edgeloop {edgeloop_version()}")
-        self._schema = self._writer.register_schema(SCHEMA_NAME, SCHEMA_ENCODING, SCHEMA_TEXT.encode())
-        if metadata:
-            self._writer.add_metadata(GRAPH_METADATA, metadata)
-        self.channels: dict[str, int] = {}
-        self.counts: dict[str, int] = {}
-        self.closed = False
-
-    def add_topic(self, topic: str) -> int:
-        """Register a channel (done on first use too; register up front so empty topics are listed)."""
-        if topic not in self.channels:
-            node, _, port = topic.partition("/")
-            self.channels[topic] = self._writer.register_channel(
-                topic, MESSAGE_ENCODING, self._schema, {"node": node, "output": port}
-            )
-            self.counts[topic] = 0
-        return self.channels[topic]
-
-    def write(self, msg: Message) -> None:
-        self.write_data(msg.topic, msg.seq, msg.t_sense_ns, msg.t_emit_ns, encode_message(msg))
-
-    def write_data(self, topic: str, seq: int, t_sense_ns: int, t_emit_ns: int, data: bytes) -> None:
-        """Write an already encoded message (MCAP times are unsigned: negative times are stored as 0)."""
-        cid = self.channels.get(topic) or self.add_topic(topic)
-        self._writer.add_message(
-            cid,
-            log_time=max(0, t_emit_ns),
-            data=data,
-            publish_time=max(0, t_sense_ns),
-            sequence=seq & 0xFFFFFFFF,
-        )
-        self.counts[topic] += 1
-
-    def flush(self) -> None:
-        """Close the open chunk and hand it to the OS, so a crash loses only what came after."""
-        self._writer.flush()  # type: ignore[no-untyped-call]
-
-    def close(self, stats: dict[str, str] | None = None) -> None:
-        """Write the summary (channels, statistics, indexes) and close the file."""
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            if stats:
-                self._writer.add_metadata(STATS_METADATA, stats)
-            self._writer.finish()  # type: ignore[no-untyped-call]
-        finally:
-            self._file.close()
-
-    def __enter__(self) -> RecordingWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass(frozen=True, slots=True)
