@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -15,7 +17,7 @@ from sim_hw.cost import CostReport, LayerCost
 from sim_hw.errors import BackendConfigError
 from sim_hw.mapped import SUPPORTED_MODULES, HardwareLayer
 
-__all__ = ["Backend", "HardwareModel"]
+__all__ = ["Backend", "Capture", "HardwareModel"]
 
 
 class Backend(ABC):
@@ -80,14 +82,33 @@ class Backend(ABC):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
 
 
+@dataclass
+class Capture:
+    """What the hardware spent inside one `HardwareModel.capture()` block.
+
+    `cost` is empty while the block runs and holds the block's `CostReport` (pJ, ns, mm², MACs per
+    layer and phase) once it exits: every layer's records, then the `add_cost` charges made in it.
+    """
+
+    cost: CostReport = field(default_factory=CostReport)
+
+
 class HardwareModel(nn.Module):
     """A model whose Linear/Conv layers run on an emulated backend; it also collects their cost.
 
     `forward(x)` is the model's forward with hardware-affected layers. `run(x)` returns
-    `(y, CostReport)` for that call only; `cost()` returns everything since `reset_cost()`
+    `(y, CostReport)` for that call only; `capture()` gives the cost of any block of work (a
+    learning step's transposed reads and writes); `cost()` returns everything since `reset_cost()`
     (an SNN calls its layers T times per sample; costs accumulate). `age(seconds)` lets time
-    pass on every layer (drift). `layer(name)` reaches one emulated layer (e.g. an RRAMLinear
-    for on-device learning).
+    pass on every layer (drift). `layer(name)` reaches one emulated layer (e.g. an RRAMLayer, a
+    `ProgrammableLayer`, for on-device learning).
+
+    Example:
+        >>> hw = make_backend("rram").prepare(torch.nn.Linear(8, 4))
+        >>> with hw.capture() as cap:
+        ...     hw.layer("layer").program_update(torch.full((4, 8), 0.01))
+        >>> cap.cost.layer("layer", "learning").energy_total_pj > 0
+        True
     """
 
     def __init__(self, model: nn.Module, backend: Backend) -> None:
@@ -95,6 +116,7 @@ class HardwareModel(nn.Module):
         self.model = model
         self.backend = backend
         self._extra = CostReport()
+        self._open: list[CostReport] = []  # add_cost charges per open capture()
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.model(*args, **kwargs)
@@ -113,17 +135,32 @@ class HardwareModel(nn.Module):
             raise KeyError(f"no emulated layer named {name!r}; layers: {', '.join(layers) or 'none'}")
         return layers[name]
 
+    @contextmanager
+    def capture(self) -> Iterator[Capture]:
+        """Collect what every layer records inside the block (and what `add_cost` charges there).
+
+        Captures may nest; each sees everything recorded while it is open. Buffered work (LoAS
+        windows) is flushed when the block exits, so it is costed in the block that did it.
+        """
+        layers = list(self.hw_layers())
+        cap = Capture(CostReport(backend=self.backend.kind))
+        extra = CostReport()
+        for m in layers:
+            m.begin_run()
+        self._open.append(extra)
+        try:
+            yield cap
+        finally:
+            self._open = [o for o in self._open if o is not extra]
+            reports = [m.end_run() for m in layers]
+            cap.cost = CostReport([c for r in [*reports, extra] for c in r.layers], backend=self.backend.kind)
+
     @torch.no_grad()
     def run(self, *args: Any, **kwargs: Any) -> tuple[Any, CostReport]:
         """One forward pass without autograd, and the cost of exactly that pass."""
-        layers = list(self.hw_layers())
-        for m in layers:
-            m.begin_run()
-        try:
+        with self.capture() as cap:
             y = self.model(*args, **kwargs)
-        finally:
-            reports = [m.end_run() for m in layers]
-        return y, CostReport([c for r in reports for c in r.layers], backend=self.backend.kind)
+        return y, cap.cost
 
     def cost(self) -> CostReport:
         out = CostReport(backend=self.backend.kind)
@@ -138,6 +175,8 @@ class HardwareModel(nn.Module):
         """Charge extra work to this model (e.g. a DFA feedback MVM costed with `backend.cost_mvm`)."""
         for c in report.layers:
             self._extra.add_layer(c)
+            for extra in self._open:
+                extra.add_layer(c)
 
     def reset_cost(self) -> None:
         for m in self.hw_layers():

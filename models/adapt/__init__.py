@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .online import RULES, AdaptConfig, OnlineAdapter, UpdateReport, capture_cost
+from .online import RULES, AdaptConfig, OnlineAdapter, UpdateReport
 from .ops import AdaptError, LayerOps
 from .rules import BPTT, DFA, FEEDBACK_MODES, Gradients, output_error
 from .trace import NetView, WindowTrace, forward_trace
@@ -12,7 +12,6 @@ __all__ = [
     "AdaptConfig",
     "OnlineAdapter",
     "UpdateReport",
-    "capture_cost",
     "AdaptError",
     "LayerOps",
     "BPTT",

@@ -62,7 +62,8 @@ def fit_rule(
         learner = BPTT(view, n_classes, layers)
     else:
         raise AdaptError(f"offline rule {rule!r}: use 'dfa' or 'bp'")
-    params = {o.name: o.layer.inner for o in [*view.layers, view.readout]}  # type: ignore[union-attr]
+    modules = dict(net.named_modules())  # the float layers the rules' IdealLayers update: same names
+    params = {o.name: modules[o.name] for o in [*view.layers, view.readout]}
     opt = torch.optim.Adam(
         [p for m in params.values() for p in m.parameters()], lr=cfg.lr, weight_decay=cfg.weight_decay
     )
@@ -78,10 +79,10 @@ def fit_rule(
             e = output_error(trace.logits, y[idx]) / len(idx)
             grads, _ = learner.gradients(trace, e)
             for name, (dw, db) in grads.grads.items():
-                mod = params[name]
-                mod.weight.grad = dw.reshape(mod.weight.shape).clone()
-                if mod.bias is not None and db is not None:
-                    mod.bias.grad = db.clone()
+                weight, bias = _weight_and_bias(params[name])
+                weight.grad = dw.reshape(weight.shape).clone()
+                if bias is not None and db is not None:
+                    bias.grad = db.clone()
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_([p for m in params.values() for p in m.parameters()], cfg.grad_clip)
             opt.step()
@@ -95,3 +96,11 @@ def fit_rule(
             hist.val_acc.append(evaluate(net, x_val, y_val, enc))
     net.eval()
     return hist
+
+
+def _weight_and_bias(module: nn.Module) -> tuple[Tensor, Tensor | None]:
+    """A Linear/Conv's weight and bias parameters (bias None when it has none)."""
+    weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+    if not isinstance(weight, Tensor):
+        raise AdaptError(f"{type(module).__name__} has no weight to train")
+    return weight, bias if isinstance(bias, Tensor) else None

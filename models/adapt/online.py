@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,7 +25,7 @@ from .ops import AdaptError
 from .rules import BPTT, DFA, FEEDBACK, Gradients, output_error
 from .trace import NetView, WindowTrace, forward_trace
 
-__all__ = ["RULES", "AdaptConfig", "UpdateReport", "OnlineAdapter", "capture_cost"]
+__all__ = ["RULES", "AdaptConfig", "UpdateReport", "OnlineAdapter"]
 
 RULES = ("none", "dfa", "bp")
 
@@ -86,18 +84,6 @@ class UpdateReport:
     latency_ns: float
     write_pulses: float
     windows: int
-
-
-@contextmanager
-def capture_cost(hw: HardwareModel, into: list[CostReport]) -> Iterator[None]:
-    """Collect everything `hw`'s layers record inside the block (like `HardwareModel.run`)."""
-    layers = list(hw.hw_layers())
-    for m in layers:
-        m.begin_run()
-    try:
-        yield
-    finally:
-        into.append(sum((m.end_run() for m in layers), CostReport(backend=hw.backend.kind)))
 
 
 @dataclass
@@ -196,11 +182,10 @@ class OnlineAdapter:
                 return None
         st.revealed += int(reveal.sum())
         sub = _select(trace, reveal)
-        captured: list[CostReport] = []
-        with capture_cost(self.hw, captured):
+        with self.hw.capture() as cap:
             grads, extra = self.rule.gradients(sub, output_error(sub.logits, labels[reveal]))
-        self.hw.add_cost(extra)
-        self._pending.append(captured[0] + extra)
+            self.hw.add_cost(extra)  # the feedback MVM: charged to the model, and so to this capture
+        self._pending.append(cap.cost)
         self._accumulate(grads)
         if self._acc_n < self.cfg.update_every:
             return None
@@ -234,14 +219,13 @@ class OnlineAdapter:
         clip = self.cfg.grad_clip
         factor = -self.cfg.lr * (clip / norm if clip is not None and norm > clip else 1.0)
         ops = {o.name: o for o in [*self.view.layers, self.view.readout]}
-        captured: list[CostReport] = []
-        with capture_cost(self.hw, captured):
+        with self.hw.capture() as cap:
             for name in acc.order:
                 dw, db = acc.grads[name]
                 ops[name].program(
                     dw * factor, db * factor if db is not None and self.cfg.learn_bias else None
                 )
-        cost = sum(self._pending, captured[0])
+        cost = sum(self._pending, cap.cost)
         self._pending = []
         report = UpdateReport(
             self.rule.name,
@@ -309,7 +293,6 @@ class OnlineAdapter:
     def summary(self) -> dict[str, float]:
         """Plain numbers for logs, messages and benchmarks."""
         st = self.stats
-        mean = lambda v: sum(v) / len(v) if v else 0.0  # noqa: E731
         return {
             "windows": st.windows,
             "labelled": st.labelled,
@@ -322,8 +305,8 @@ class OnlineAdapter:
             "inference_energy_pj_per_window": st.inference.total_energy_pj / max(st.windows, 1),
             "learning_energy_pj": st.learning.total_energy_pj,
             "learning_energy_pj_per_window": st.learning.total_energy_pj / max(st.labelled, 1),
-            "energy_pj_per_update": mean(st.update_energy_pj),
-            "latency_ns_per_update": mean(st.update_latency_ns),
+            "energy_pj_per_update": _mean(st.update_energy_pj),
+            "latency_ns_per_update": _mean(st.update_latency_ns),
             **self.area_mm2(),
         }
 
@@ -334,6 +317,10 @@ def _select(trace: WindowTrace, mask: Tensor) -> WindowTrace:
         return trace
     recs = tuple(type(r)(*(f[:, mask] for f in r)) for r in trace.records)
     return WindowTrace(trace.logits[mask], recs, trace.features[:, mask], trace.cost)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
 
 
 def _count(cost: CostReport, key: str) -> float:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from models.snn.layers import SpikingLayer
 from models.snn.lif import LIFParameters
 from models.snn.networks import LayerRecord, SpikingNet
 from models.snn.surrogate import SURROGATES, surrogate_grad
 from sim_hw.backend import HardwareModel
 from sim_hw.cost import CostReport
-from sim_hw.mapped import HardwareLayer
 
 from .ops import AdaptError, LayerOps
 
@@ -35,10 +35,9 @@ class NetView:
         self.layers: list[LayerOps] = []
         self.lif: list[LIFParameters] = []
         for i, layer in enumerate(net.layers):
-            syn = getattr(layer, "synapse", None)
-            if not isinstance(syn, (HardwareLayer, nn.Module)):
-                raise AdaptError(f"spiking layer {i} has no synapse module")
-            self.layers.append(LayerOps(syn, f"layers.{i}.synapse"))
+            if not isinstance(layer, SpikingLayer):
+                raise AdaptError(f"layer {i} is a {type(layer).__name__}, not a synapse + LIF SpikingLayer")
+            self.layers.append(LayerOps(layer.synapse, f"layers.{i}.synapse"))
             self.lif.append(layer.lif.params())
         self.readout = LayerOps(net.readout, "readout")
 

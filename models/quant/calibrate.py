@@ -8,8 +8,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from sim_hw.geometry import ConvGeometry
 
 from .gptq import LayerQuant, gptaq, gptq, rtn_layer
 from .quantizer import QuantError, QuantSpec
@@ -85,18 +86,7 @@ def layer_inputs(module: nn.Module, x: Tensor) -> Tensor:
     if isinstance(module, nn.Conv1d | nn.Conv2d):
         if module.groups != 1 or isinstance(module.padding, str) or module.padding_mode != "zeros":
             raise QuantError(f"{module}: only groups=1 convs with integer zero padding can be calibrated")
-        if isinstance(module, nn.Conv1d):
-            x = x.unsqueeze(2)
-            k, d, p, s = (
-                (1, *module.kernel_size),
-                (1, *module.dilation),
-                (0, *module.padding),
-                (1, *module.stride),
-            )
-        else:
-            k, d, p, s = module.kernel_size, module.dilation, module.padding, module.stride
-        cols = F.unfold(x, k, dilation=d, padding=p, stride=s)  # [B, C·k, L]
-        return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+        return ConvGeometry.of_conv(module).unfold(x)  # [B·L, C·k]
     raise QuantError(f"cannot quantize {type(module).__name__}")
 
 

@@ -90,9 +90,9 @@ class LoASLayer(MappedLayer):
         st = join_stats(spikes, self.weight_mask, self.cfg.n_pe, self.cfg.join_width, self.cfg.one_spike_mask)
         bits = self.cfg.analog_input_bits if self._analog else 1
         reuse = 1.0
-        if self.conv is not None:
-            kh, kw = self.conv["kernel"]
-            sh, sw = self.conv["stride"]
+        if self.geometry is not None:
+            kh, kw = self.geometry.kernel
+            sh, sw = self.geometry.stride
             reuse = kh * kw / (sh * sw)
         cost = design_cost(st, self.cfg, "loas", self.hw_name, input_bits=bits, a_reuse=reuse)
         cost.calls = st.timesteps

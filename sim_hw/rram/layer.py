@@ -28,6 +28,9 @@ class RRAMLayer(MappedLayer):
     exact output-referred form: N(0, 2σ²·Σ_k x_p[k]²) per pair column.
 
     Shapes: x[N, K] → y[N, M] inside (Linear/Conv reshaping done by MappedLayer).
+    On-device learning goes through `ProgrammableLayer` (`mvm_transposed`, `program_update`,
+    `read_weights`): transposed reads use the same devices, DACs, ADCs and noise; updates are
+    conductance pulses.
     Example:
         >>> layer = RRAMLayer(torch.nn.Linear(16, 4), "fc", RRAMConfig(), index=0)
         >>> layer(torch.randn(3, 16)).shape
