@@ -73,9 +73,17 @@ class InboxReader:
                     self.paused = True
                     return
         except zmq.Again:
+            # EVENTS said input was waiting, yet the receive found none. Look again after the others
+            # had a turn (normally EVENTS then says there is nothing): the descriptor is edge-triggered
+            # and stays quiet while unread messages remain, so returning here could stall the inbox.
+            self._drain_soon()
             return
         except zmq.ZMQError as exc:
             if exc.errno != zmq.ENOTSOCK:
                 log.error("%s: receive failed: %s", self.name, exc)
             return
-        self._loop.call_soon(self._drain)  # more may be waiting: go on after the others had a turn
+        self._drain_soon()  # more may be waiting: go on after the others had a turn
+
+    def _drain_soon(self) -> None:
+        if self._loop is not None:  # `handle` may have closed the reader
+            self._loop.call_soon(self._drain)

@@ -19,8 +19,10 @@ class LatencyReservoir:
     """The most recent latency samples (ns) in a fixed ring, so memory stays flat however long a run lasts."""
 
     #: Histogram bucket upper bounds (ns) for Prometheus; counts are exact over the whole run.
-    BOUNDS_NS = [int(b * 1000) for b in (50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000,
-                                         200_000, 500_000, 1_000_000)]
+    BOUNDS_NS = [
+        *(50_000, 100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000),
+        *(20_000_000, 50_000_000, 100_000_000, 200_000_000, 500_000_000, 1_000_000_000),
+    ]
 
     def __init__(self, size: int = 4096) -> None:
         self._buf = np.zeros(size, dtype=np.int64)
@@ -153,7 +155,9 @@ class InputQueue:
         return msg
 
     def discard_all(self) -> int:
+        """Empty the queue (its node failed); returns how many messages were discarded."""
         n = len(self._items)
         self._items.clear()
+        self.stats.queue_depth = 0
         self._space.set()
         return n
