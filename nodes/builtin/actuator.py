@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from runtime.message import Message
-from runtime.node import Context, Node, Params
+from runtime.node import Context, Node
+from runtime.node import Params as NodeParams
 
 __all__ = ["Actuator", "ConsoleActuator"]
 
@@ -20,12 +21,16 @@ class Actuator(Node):
     `max_age_ms` are rejected even while messages keep arriving. Subclasses override `act(value)`.
     """
 
-    inputs = ("cmd", "tick")  # `tick` (e.g. a timer) keeps the node alive after `cmd`'s upstream ends
-    outputs = ("state",)
+    # Declared variable-length: subclasses (swarm.mover) add ports. `tick` (e.g. a timer) keeps the
+    # node alive after `cmd`'s upstream ends.
+    inputs: ClassVar[tuple[str, ...]] = ("cmd", "tick")
+    outputs: ClassVar[tuple[str, ...]] = ("state",)
 
-    class Params(Params):
+    class Params(NodeParams):
         safe: Any = Field(0, description="the safe command, entered on stale input")
-        max_age_ms: float | None = Field(None, gt=0, description="reject commands sensed longer ago than this")
+        max_age_ms: float | None = Field(
+            None, gt=0, description="reject commands sensed longer ago than this"
+        )
 
     async def setup(self, ctx: Context) -> None:
         self.ctx = ctx

@@ -23,11 +23,13 @@ from pydantic import Field
 from models.adapt import AdaptConfig, AdaptError, OnlineAdapter
 from models.adapt.har import HarInput
 from models.adapt.report import AccuracyPlot, cost_table, ratios
-from models.io import ModelFileError, load_checkpoint
+from models.io import Checkpoint, ModelFileError, load_checkpoint
+from nodes.builtin._params import param_errors
 from nodes.pretrained.har import pretrain_spec, pretrained_model
 from runtime.errors import EdgeloopError, GraphError, HardwareError, NodeError
 from runtime.message import Message
-from runtime.node import Context, Node, Params
+from runtime.node import Context, Node
+from runtime.node import Params as NodeParams
 from sim_hw import BackendConfigError, make_backend, resolve_backend_spec
 
 __all__ = ["AdaptiveClassifier", "DfaAdapter", "BpAdapter", "FrozenClassifier", "AdaptReport"]
@@ -44,7 +46,7 @@ class AdaptiveClassifier(Node):
     outputs = ("pred", "stats")
     rule: ClassVar[Literal["none", "dfa", "bp"]] = "none"
 
-    class Params(Params):
+    class Params(NodeParams):
         model: str | None = Field(
             None, description="model file (models.io); None: pre-train (see `pretrain`)"
         )
@@ -78,17 +80,12 @@ class AdaptiveClassifier(Node):
         self.ctx = ctx
         if ctx.params.torch_threads:
             torch.set_num_threads(ctx.params.torch_threads)
-        try:
-            self.kind, self.hw_params = resolve_backend_spec(ctx.params.backend,
-                                                             getattr(ctx, "backend_override", None))
+        with param_errors(ctx, "backend", catch=BackendConfigError):
+            self.kind, self.hw_params = resolve_backend_spec(ctx.params.backend, ctx.backend_override)
             make_backend(self.kind, **self.hw_params)  # fail at setup on a wrong kind or parameter
-        except BackendConfigError as exc:
-            raise GraphError(f"node '{ctx.node_id}', param 'backend': {exc}") from exc
-        try:
+        with param_errors(ctx):  # pretrain_spec names the key at fault
             recordings = [] if ctx.params.pretrain in (None, "synthetic") else ctx.params.pretrain
             self.spec = pretrain_spec(ctx.params.pretrain_options, recordings)
-        except ValueError as exc:
-            raise GraphError(f"node '{ctx.node_id}': {exc}") from exc
         self.adapter: OnlineAdapter | None = None
         self.xs: dict[int, Any] = {}  # t_sense → forward trace awaiting its label
         self.labels: dict[int, int] = {}  # t_sense → label awaiting its window
@@ -128,7 +125,7 @@ class AdaptiveClassifier(Node):
             feedback_scale=dfa.get("scale"),
             seed=int(dfa.get("seed", p.seed)),
         )
-        return OnlineAdapter(hw, cfg, int(ck.meta.get("n_classes", ck.model.readout.out_features))), prep
+        return OnlineAdapter(hw, cfg, _n_classes(ck)), prep
 
     async def on_input(self, port: str, msg: Message) -> None:
         if self.adapter is None:
@@ -209,6 +206,16 @@ class AdaptiveClassifier(Node):
             )
 
 
+def _n_classes(ck: Checkpoint) -> int:
+    """The model file's "n_classes" meta, else the width of its linear readout."""
+    if "n_classes" in ck.meta:
+        return int(ck.meta["n_classes"])
+    readout = ck.model.get_submodule("readout")
+    if not isinstance(readout, torch.nn.Linear):
+        raise ModelFileError(f"no 'n_classes' meta and no linear readout ({type(readout).__name__})")
+    return readout.out_features
+
+
 class DfaAdapter(AdaptiveClassifier):
     """`adapt.dfa`: learns with Direct Feedback Alignment (all layers updated in parallel)."""
 
@@ -240,7 +247,7 @@ class AdaptReport(Node):
 
     dynamic_inputs = True
 
-    class Params(Params):
+    class Params(NodeParams):
         png: str = "out/har_wearable/accuracy.png"
         table: str = "out/har_wearable/costs.md"
         json_path: str | None = "out/har_wearable/summary.json"

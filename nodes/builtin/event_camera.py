@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal, Self
 import numpy as np
 from pydantic import Field, model_validator
 
+from nodes.builtin._params import param_errors
 from nodes.builtin.pacing import Pacer
 from nodes.sensors.events import (
     AedatReader,
@@ -19,7 +20,8 @@ from nodes.sensors.events import (
 )
 from runtime.errors import RecordingError
 from runtime.message import Message
-from runtime.node import Context, Node, Params
+from runtime.node import Context, Node
+from runtime.node import Params as NodeParams
 
 __all__ = ["EventCameraReplay", "SyntheticEventCameraSource", "parse_roi"]
 
@@ -82,7 +84,7 @@ class EventCameraReplay(_Controlled):
 
     outputs = ("events", "imu", "triggers", "frames")
 
-    class Params(Params):
+    class Params(NodeParams):
         path: str
         window_us: int | None = Field(10_000, gt=0)
         count: int | None = Field(None, gt=0)
@@ -184,10 +186,11 @@ class SyntheticEventCameraSource(_Controlled):
     'targets' scene, so a controller or a swarm world can decide what the camera sees.
     """
 
-    inputs = ("roi", "period_us", "targets")
-    outputs = ("events", "label")
+    # Declared variable-length: subclasses (swarm.camera) change the ports.
+    inputs: ClassVar[tuple[str, ...]] = ("roi", "period_us", "targets")
+    outputs: ClassVar[tuple[str, ...]] = ("events", "label")
 
-    class Params(Params):
+    class Params(NodeParams):
         width: int = Field(128, gt=0)
         height: int = Field(128, gt=0)
         scene: Literal["gestures", "bars", "shapes", "targets"] = "gestures"
@@ -208,7 +211,7 @@ class SyntheticEventCameraSource(_Controlled):
     async def setup(self, ctx: Context) -> None:
         self.ctx = ctx
         p = ctx.params
-        try:
+        with param_errors(ctx):
             self.cam = SyntheticEventCamera(
                 p.width,
                 p.height,
@@ -223,10 +226,6 @@ class SyntheticEventCameraSource(_Controlled):
                 shot_noise_hz=p.shot_noise_hz,
                 step_us=p.step_us,
             )
-        except ValueError as exc:
-            from runtime.errors import GraphError
-
-            raise GraphError(f"node '{ctx.node_id}': {exc}") from exc
         self.width, self.height = p.width, p.height
         self.roi = parse_roi(p.roi, p.width, p.height) if p.roi is not None else None
         self.period_us = p.period_us

@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
+from nodes.builtin._params import param_errors
 from nodes.builtin.pacing import Pacer
 from nodes.sensors.events import RecordingFormatError, sniff
 from nodes.sensors.imu import (
@@ -22,9 +23,10 @@ from nodes.sensors.imu import (
     read_aedat_imu,
     resample_count,
 )
-from runtime.errors import GraphError, RecordingError
+from runtime.errors import RecordingError
 from runtime.message import Message
-from runtime.node import Context, Node, Params
+from runtime.node import Context, Node
+from runtime.node import Params as NodeParams
 
 __all__ = ["ImuReplay", "SyntheticImuSource", "ImuRateController"]
 
@@ -59,7 +61,7 @@ class ImuReplay(Node):
     #: Rows parsed per step: ~8 µs a row, so a step holds the event loop ~4 ms, under one period at 200 Hz.
     chunk_rows: ClassVar[int] = 512
 
-    class Params(Params):
+    class Params(NodeParams):
         path: str
         rate_hz: float | None = Field(None, gt=0)
         speed: float = Field(1.0, ge=0)
@@ -166,7 +168,7 @@ class SyntheticImuSource(Node):
     inputs = ("rate_hz",)
     outputs = ("sample", "label")
 
-    class Params(Params):
+    class Params(NodeParams):
         activities: list[tuple[str, float]] | None = None
         subject_seed: int = 0
         rate_hz: float = Field(50.0, gt=0)
@@ -179,7 +181,7 @@ class SyntheticImuSource(Node):
 
     async def setup(self, ctx: Context) -> None:
         p = ctx.params
-        try:
+        with param_errors(ctx, hint=f" (activities: {', '.join(ACTIVITIES)})"):
             self.imu = SyntheticImu(
                 p.activities,
                 p.subject_seed,
@@ -189,8 +191,6 @@ class SyntheticImuSource(Node):
                 subject_shift=p.subject_shift,
                 seed=p.seed,
             )
-        except ValueError as exc:
-            raise GraphError(f"node '{ctx.node_id}': {exc} (activities: {', '.join(ACTIVITIES)})") from exc
         self.limit = None if p.duration_s is None else int(round(p.duration_s * p.rate_hz))
         self.ctx = ctx
         self.emit_hz = float(p.rate_hz)
@@ -239,7 +239,7 @@ class ImuRateController(Node):
     inputs = ("sample",)
     outputs = ("rate_hz",)
 
-    class Params(Params):
+    class Params(NodeParams):
         high_hz: float = Field(50.0, gt=0)
         low_hz: float = Field(10.0, gt=0)
         window_s: float = Field(1.0, gt=0)
@@ -248,10 +248,8 @@ class ImuRateController(Node):
 
     async def setup(self, ctx: Context) -> None:
         p = ctx.params
-        try:
+        with param_errors(ctx):
             cfg = RateConfig(p.high_hz, p.low_hz, p.window_s, p.still_below, p.moving_above)
-        except ValueError as exc:
-            raise GraphError(f"node '{ctx.node_id}': {exc}") from exc
         self.ctx = ctx
         self.ctl = RateController(cfg)
 

@@ -16,9 +16,11 @@ from models.io import Checkpoint, ModelFileError, load_checkpoint
 from models.onnx_export import read_snn_step_spec
 from models.quant.ort import make_session
 from models.snn import Encoder, SNNOutput
+from nodes.builtin._params import param_errors
 from runtime.errors import GraphError, HardwareError, NodeError
 from runtime.message import Message
-from runtime.node import Context, Node, Params
+from runtime.node import Context, Node
+from runtime.node import Params as NodeParams
 from sim_hw import BackendConfigError, make_backend, resolve_backend_spec
 
 __all__ = ["SnnClassifier", "sample_encoder", "OnnxInfer"]
@@ -49,7 +51,7 @@ class SnnClassifier(Node):
     inputs = ("x",)
     outputs = ("logits", "pred", "spikes", "cost")
 
-    class Params(Params):
+    class Params(NodeParams):
         model: str = Field(
             description="model file saved with models.io.save_model (e.g. `edgeloop train har`)"
         )
@@ -64,15 +66,11 @@ class SnnClassifier(Node):
         p = ctx.params
         if p.torch_threads:
             torch.set_num_threads(p.torch_threads)
-        try:
-            kind, hw_params = resolve_backend_spec(p.backend, getattr(ctx, "backend_override", None))
+        with param_errors(ctx, "backend", catch=BackendConfigError):
+            kind, hw_params = resolve_backend_spec(p.backend, ctx.backend_override)
             self.backend = make_backend(kind, **hw_params)
-        except BackendConfigError as exc:
-            raise GraphError(f"node '{ctx.node_id}', param 'backend': {exc}") from exc
-        try:
+        with param_errors(ctx, "model", catch=ModelFileError):
             ck = await asyncio.to_thread(load_checkpoint, p.model)
-        except ModelFileError as exc:
-            raise GraphError(f"node '{ctx.node_id}', param 'model': {exc}") from exc
         self.names = [str(n) for n in ck.meta.get("label_names") or []]
         self.encode = sample_encoder(ck, p.timesteps)
         try:
@@ -126,7 +124,7 @@ class OnnxInfer(Node):
     inputs = ("x", "reset")
     outputs = ("y", "spikes", "logits")
 
-    class Params(Params):
+    class Params(NodeParams):
         model: str = Field(description="ONNX file (fp32, int8 QDQ, or 4-bit MatMulNBits)")
         providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
         intra_op_threads: int = Field(1, ge=1)
@@ -160,7 +158,8 @@ class OnnxInfer(Node):
             if self.state is None or self.state[0].shape[0] != x.shape[0]:
                 self.state = [np.zeros((x.shape[0], *s[1:]), np.float32) for s in self.spec.state_shapes]
             feeds.update(zip(self.spec.state_inputs, self.state, strict=True))
-        return self.sess.run(None, feeds)  # type: ignore[no-any-return]
+        outs: list[np.ndarray] = self.sess.run(None, feeds)  # onnxruntime is untyped
+        return outs
 
     async def on_input(self, port: str, msg: Message) -> None:
         if port == "reset":

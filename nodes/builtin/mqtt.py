@@ -13,14 +13,15 @@ from runtime.fleet.broker import BROKER_URL_ENV
 from runtime.fleet.mqtt import MqttLink
 from runtime.fleet.payload import decode_payload, encode_payload
 from runtime.message import Message
-from runtime.node import Context, Node, Params
+from runtime.node import Context, Node
+from runtime.node import Params as NodeParams
 
 __all__ = ["MqttPublish", "MqttSubscribe"]
 
 _TOPIC_FIELDS = {"node", "port", "seq"}
 
 
-class _BrokerParams(Params):
+class _BrokerParams(NodeParams):
     url: str | None = None  # default: $EDGELOOP_BROKER_URL (the runtime's embedded broker sets it)
     username: str | None = None
     password_env: str | None = None  # name of the env variable holding the password (never in graphs)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Generator
 from typing import Literal
 
 from pydantic import Field
 
 from runtime.errors import RecordingError
 from runtime.message import Message
-from runtime.node import Context, Node, Params
+from runtime.node import Context, Node
+from runtime.node import Params as NodeParams
 from runtime.recording import RecordingReader, RecordingWriter
 from runtime.recording_info import read_overview
 
@@ -28,7 +30,7 @@ class McapRecorder(Node):
 
     dynamic_inputs = True
 
-    class Params(Params):
+    class Params(NodeParams):
         path: str
         topics: list[str] = Field(default_factory=list, description="channels registered up front")
         compression: Literal["zstd", "lz4", "none"] = "zstd"
@@ -77,7 +79,7 @@ class McapReplay(Node):
     Outputs are whatever the graph declares for this node (`edgeloop replay` copies them).
     """
 
-    class Params(Params):
+    class Params(NodeParams):
         path: str
         topics: dict[str, str] | None = Field(
             None, description="output → recorded topic; default: '<id>/<output>'"
@@ -109,7 +111,8 @@ class McapReplay(Node):
             raise RecordingError(f"node '{ctx.node_id}': end_s {p.end_s} must be after start_s {p.start_s}")
         entries = self.reader.entries()
         first = next(entries, None)  # the file's first message anchors the window
-        entries.close()
+        if isinstance(entries, Generator):  # it holds the file open: close it now, not when collected
+            entries.close()
         self.t0_ns = 0 if first is None else first.log_time_ns
 
     async def run(self, ctx: Context) -> None:

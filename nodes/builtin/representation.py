@@ -17,7 +17,8 @@ from nodes.sensors.events import (
 )
 from runtime.errors import NodeError
 from runtime.message import Message
-from runtime.node import Context, Node, Params
+from runtime.node import Context, Node
+from runtime.node import Params as NodeParams
 
 __all__ = ["EventFrame", "VoxelGrid", "TimeSurfaceNode", "EventTokens"]
 
@@ -60,7 +61,7 @@ class EventFrame(_Repr):
 
     outputs = ("frame",)
 
-    class Params(Params):
+    class Params(NodeParams):
         mode: Literal["count", "polarity"] = "count"
 
     def compute(self, ev: np.ndarray, w: int, h: int, batch: dict[str, Any]) -> np.ndarray:
@@ -72,7 +73,7 @@ class VoxelGrid(_Repr):
 
     outputs = ("voxels",)
 
-    class Params(Params):
+    class Params(NodeParams):
         bins: int = Field(5, gt=0)
 
     def compute(self, ev: np.ndarray, w: int, h: int, batch: dict[str, Any]) -> np.ndarray:
@@ -85,7 +86,7 @@ class TimeSurfaceNode(_Repr):
 
     outputs = ("surface",)
 
-    class Params(Params):
+    class Params(NodeParams):
         tau_us: float = Field(50_000.0, gt=0)
 
     def compute(self, ev: np.ndarray, w: int, h: int, batch: dict[str, Any]) -> np.ndarray:
@@ -106,7 +107,7 @@ class EventTokens(_Repr):
 
     outputs = ("tokens",)
 
-    class Params(Params):
+    class Params(NodeParams):
         n: int = Field(1024, gt=0)
         mode: Literal["sample", "window"] = "sample"
         seed: int | None = 0

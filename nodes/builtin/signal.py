@@ -7,7 +7,8 @@ import math
 import numpy as np
 from pydantic import Field
 
-from runtime.node import Context, Node, Params
+from runtime.node import Context, Node
+from runtime.node import Params as NodeParams
 
 __all__ = ["SineSensor", "CounterSource"]
 
@@ -17,13 +18,15 @@ class SineSensor(Node):
 
     outputs = ("value",)
 
-    class Params(Params):
+    class Params(NodeParams):
         rate_hz: float = Field(200.0, gt=0, le=100_000)
         freq_hz: float = Field(1.0, ge=0)
         amplitude: float = 1.0
         noise: float = Field(0.05, ge=0)
         channels: int = Field(1, ge=1, le=1_000_000)
-        count: int | None = Field(None, ge=0, description="stop after this many samples (None: run until stopped)")
+        count: int | None = Field(
+            None, ge=0, description="stop after this many samples (None: run until stopped)"
+        )
         seed: int = 0
 
     async def run(self, ctx: Context) -> None:
@@ -49,7 +52,7 @@ class CounterSource(Node):
 
     outputs = ("out",)
 
-    class Params(Params):
+    class Params(NodeParams):
         count: int = Field(1000, ge=0)
         rate_hz: float = Field(0.0, ge=0, description="0 = as fast as possible")
         payload_bytes: int = Field(0, ge=0, le=256 * 1024 * 1024)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from runtime.message import Message
-from runtime.node import Context, Node, Params
+from runtime.node import Context, Node
+from runtime.node import Params as NodeParams
 
 __all__ = ["CounterSink"]
 
@@ -19,7 +20,7 @@ class CounterSink(Node):
 
     dynamic_inputs = True
 
-    class Params(Params):
+    class Params(NodeParams):
         check_order: bool = True
         delay_ms: float = Field(0.0, ge=0, description="sleep per message: a slow consumer for QoS tests")
 

@@ -9,7 +9,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -24,12 +24,13 @@ from nodes.swarm.tracklog import TrackLog
 from runtime.clock import WallClock
 from runtime.errors import GraphError
 from runtime.message import Message
-from runtime.node import Context, Node, Params
+from runtime.node import Context, Node
+from runtime.node import Params as NodeParams
 
 __all__ = ["WorldParams", "SwarmCamera", "SwarmDetector", "SwarmController", "SwarmMover", "SwarmRecorder"]
 
 
-class WorldParams(Params):
+class WorldParams(NodeParams):
     """The shared world: every node of one swarm must give the same values."""
 
     seed: int = Field(0, description="world seed: the targets' paths")
@@ -52,9 +53,8 @@ class SwarmCamera(SyntheticEventCameraSource):
     Batches carry the view's `origin` and the `roi` read out; the last one has `final: true`.
     """
 
-    # (the base classes' port tuples are inferred as fixed-length; ours differ on purpose)
-    inputs: ClassVar[tuple[str, ...]] = ("roi", "period_us", "position")  # type: ignore[assignment]
-    outputs: ClassVar[tuple[str, ...]] = ("events",)  # type: ignore[assignment]
+    inputs = ("roi", "period_us", "position")
+    outputs = ("events",)
 
     class Params(WorldParams):
         agent: int = Field(0, ge=0)
@@ -152,7 +152,7 @@ class SwarmDetector(Node):
     inputs = ("events",)
     outputs = ("detections",)
 
-    class Params(Params):
+    class Params(NodeParams):
         cell_px: int = Field(4, ge=1)
         min_events: int = Field(6, ge=1)
         radius_px: float = Field(7.0, gt=0)
@@ -293,7 +293,7 @@ class SwarmMover(Actuator):
     in the safe state "hold" — velocity zero, position held — until commands resume.
     """
 
-    outputs: ClassVar[tuple[str, ...]] = ("state", "position")  # type: ignore[assignment]
+    outputs = ("state", "position")
 
     class Params(Actuator.Params):
         safe: Any = Field("hold", description="the safe state: hold position (velocity zero)")

@@ -8,7 +8,8 @@ import numpy as np
 from pydantic import Field
 
 from runtime.message import Message
-from runtime.node import Context, Node, Params
+from runtime.node import Context, Node
+from runtime.node import Params as NodeParams
 
 __all__ = ["LowPass", "Relay"]
 
@@ -19,7 +20,7 @@ class LowPass(Node):
     inputs = ("x",)
     outputs = ("y",)
 
-    class Params(Params):
+    class Params(NodeParams):
         alpha: float = Field(0.2, gt=0, le=1)
         gain: float = 1.0
 
@@ -29,7 +30,11 @@ class LowPass(Node):
 
     async def on_input(self, port: str, msg: Message) -> None:
         x = np.asarray(msg.payload, dtype=np.float64)
-        self.y = x.copy() if self.y is None or self.y.shape != x.shape else self.y + self.ctx.params.alpha * (x - self.y)
+        self.y = (
+            x.copy()
+            if self.y is None or self.y.shape != x.shape
+            else self.y + self.ctx.params.alpha * (x - self.y)
+        )
         await self.ctx.emit("y", self.y * self.ctx.params.gain, t_sense=msg)
 
 
@@ -39,7 +44,7 @@ class Relay(Node):
     inputs = ("in",)
     outputs = ("out",)
 
-    class Params(Params):
+    class Params(NodeParams):
         delay_ms: float = Field(0.0, ge=0, description="busy delay per message (simulates work)")
         fail_after: int | None = Field(None, ge=0, description="raise after this many messages (fault tests)")
 

@@ -9,7 +9,8 @@ from pydantic import Field, model_validator
 
 from runtime.errors import NodeError
 from runtime.message import Message
-from runtime.node import Context, Node, Params
+from runtime.node import Context, Node
+from runtime.node import Params as NodeParams
 
 __all__ = ["Window"]
 
@@ -26,7 +27,7 @@ class Window(Node):
     inputs = ("x",)
     outputs = ("window",)
 
-    class Params(Params):
+    class Params(NodeParams):
         size: int = Field(gt=0)
         hop: int | None = Field(None, gt=0)
         batched: bool = False

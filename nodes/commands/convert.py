@@ -46,7 +46,7 @@ _SYNTH_KEYS = {
 }
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = subparsers.add_parser(
         "convert",
         help="convert events between AEDAT4, npy/npz/csv and synthetic sources",

@@ -136,7 +136,7 @@ def handler(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hw = subparsers.add_parser("hw", help="emulated hardware: cost reports for a model on rram/loas/ideal")
     sub = hw.add_subparsers(dest="hw_command", metavar="SUBCOMMAND", required=True)
     sp = sub.add_parser("report", help="per-layer energy/latency/area table and an energy-breakdown PNG")

@@ -82,7 +82,7 @@ def _rel_error(model: nn.Module, ref: nn.Module, batches: list[Tensor]) -> float
         y, r = logits_of(model(b)), logits_of(ref(b))
         num += float((y - r).pow(2).sum())
         den += float(r.pow(2).sum())
-    return (num / max(den, 1e-30)) ** 0.5
+    return float((num / max(den, 1e-30)) ** 0.5)
 
 
 def quantize_file(
@@ -191,7 +191,7 @@ def _quantize_from_args(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp = subparsers.add_parser("quantize", help="quantize a model's weights (RTN, GPTQ, GPTAQ, TesseraQ)")
     sp.add_argument("model", help="model file (.pt saved by models.io / edgeloop train)")
     sp.add_argument("--method", choices=METHODS, default="gptaq")

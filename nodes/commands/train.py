@@ -214,7 +214,7 @@ def _har(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from .train_e2v import add_event2vec_parser
 
     tr = subparsers.add_parser("train", help="train a model (har: IMU spiking net; event2vec: event tokens)")

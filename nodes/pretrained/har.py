@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -69,7 +69,7 @@ def pretrain_spec(options: dict[str, Any], recordings: Sequence[str] = ()) -> Pr
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ValueError(f"pretrain_options: unknown key(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
-    opts = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    opts: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
     if recordings:
         opts["recordings"] = tuple(recordings)
     try:
@@ -98,10 +98,10 @@ def load_recordings(patterns: Sequence[str], rate_hz: float | None = None) -> li
 
 
 def windows_of(
-    recs: Sequence[ImuRecording], size: int, hop: int, label: str = "pure"
+    recs: Sequence[ImuRecording], size: int, hop: int, label: Literal["last", "majority", "pure"] = "pure"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labelled windows [N, size, 6] and labels [N] from several recordings."""
-    parts = [make_windows(r, size, hop, label) for r in recs if r.labels is not None]  # type: ignore[arg-type]
+    parts = [make_windows(r, size, hop, label) for r in recs if r.labels is not None]
     if not parts:
         raise ValueError(
             "no labelled recordings to make training windows from (the CSVs need a 'label' column)"

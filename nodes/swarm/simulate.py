@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -163,9 +164,10 @@ def roi_experiment(
     each, their ratio (full / ROI), the tracking accuracy of each and the points lost by sensing less.
     """
     brain = BrainConfig(sensing=sensing or SensingConfig())
-    kw = {"n_agents": n_agents, "duration_s": duration_s, "seed": seed, "brain": brain, "move": move}
-    roi = simulate_swarm(world, sensing="roi", **kw)  # type: ignore[arg-type]
-    full = simulate_swarm(world, sensing="full", **kw)  # type: ignore[arg-type]
+    run = partial(
+        simulate_swarm, world, n_agents=n_agents, duration_s=duration_s, seed=seed, brain=brain, move=move
+    )
+    roi, full = run(sensing="roi"), run(sensing="full")
     return {
         "events_roi": float(roi.events),
         "events_full": float(full.events),

@@ -7,7 +7,7 @@ process owns the world and a restarted agent sees exactly what its peers see.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -47,6 +47,8 @@ class World:
     wobble_px: float = 8.0
     intensity: float = 0.9
     background: float = 0.25
+    #: Per-target path parameters (p0, v, ω, φ), each (n_targets, 2); drawn from `seed` in __post_init__.
+    _p: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.width <= 4 * self.radius_px or self.height <= 4 * self.radius_px:
@@ -71,7 +73,7 @@ class World:
 
     def state(self, t_us: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
         """Positions and velocities (px, px/s) at times `t_us`: shapes (..., n_targets, 2)."""
-        p0, v, omega, phase = self._p  # type: ignore[attr-defined]
+        p0, v, omega, phase = self._p
         t = (np.asarray(t_us, np.float64) * 1e-6)[..., None, None]
         a = self.wobble_px
         u = p0 + v * t + a * np.sin(omega * t + phase)

@@ -23,6 +23,7 @@ def _faery() -> Any:
 
     return faery_aedat
 
+
 __all__ = [
     "IMU_DTYPE",
     "TRIGGER_DTYPE",

@@ -34,7 +34,9 @@ class RateConfig:
         if not 0 < self.low_hz <= self.high_hz:
             raise ValueError(f"need 0 < low_hz ≤ high_hz, got {self.low_hz}, {self.high_hz}")
         if not 0 < self.still_below <= self.moving_above:
-            raise ValueError("need 0 < still_below ≤ moving_above")
+            raise ValueError(
+                f"need 0 < still_below ≤ moving_above, got {self.still_below}, {self.moving_above}"
+            )
 
 
 class RateController:
@@ -78,8 +80,9 @@ def _classify(feats: np.ndarray, centroids: np.ndarray, scale: np.ndarray) -> np
     return np.asarray(np.argmin(d, axis=1))
 
 
-def adaptive_rate_experiment(*, seconds: float = 600.0, seed: int = 0, window_s: float = 2.0,
-                             cfg: RateConfig | None = None) -> dict[str, float]:
+def adaptive_rate_experiment(
+    *, seconds: float = 600.0, seed: int = 0, window_s: float = 2.0, cfg: RateConfig | None = None
+) -> dict[str, float]:
     """One synthetic wearer (random bouts of all six activities): samples sensed and accuracy, adaptive
     rate against the full rate. A nearest-centroid classifier on `window_features`, calibrated on the
     wearer's first 40 % at the full rate, labels every `window_s` window of the remaining 60 %."""

@@ -65,7 +65,9 @@ nodes:
 """
     runs = []
     for _ in range(2):
-        result = await Launcher(load_graph("imu_rate.yaml", text=text), env={"EDGELOOP_LOG": "WARNING"}).run(None)
+        result = await Launcher(load_graph("imu_rate.yaml", text=text), env={"EDGELOOP_LOG": "WARNING"}).run(
+            None
+        )
         assert result.exit_code == 0, result.failures
         nodes = result.view["nodes"]
         runs.append((nodes["imu"]["counters"]["samples"], nodes["rate"]["counters"]["switches"]))

@@ -192,7 +192,9 @@ def test_stream_rate_changes_equal_switching_between_whole_resamplings(
 
 
 def test_wrong_file_type(tmp_path: Path, shared_data: Path) -> None:
-    with pytest.raises(RecordingFormatError, match=r"expected an IMU CSV .* AEDAT 4\.0 event-camera recording"):
+    with pytest.raises(
+        RecordingFormatError, match=r"expected an IMU CSV .* AEDAT 4\.0 event-camera recording"
+    ):
         read_imu_csv(shared_data / "dvxplorer_sample.aedat4")
     png = tmp_path / "a.csv"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
