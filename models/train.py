@@ -113,7 +113,7 @@ def fit(
             logits = logits_of(model(enc(x[idx]).to(cfg.device)))
             loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch 2.13: Tensor.backward is unannotated
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()

@@ -20,6 +20,8 @@ class AxisEmbedding(nn.Module):
     outside the sensor are dropped. Shapes: p, c [B, N] (long) → [B, N, dim].
     """
 
+    offsets: Tensor
+
     def __init__(self, size: int, dim: int, neighbours: int = 2) -> None:
         super().__init__()
         self.size, self.k = int(size), int(neighbours)
@@ -45,6 +47,8 @@ class EventEmbedding(nn.Module):
     "fourier" adds a learned projection of sin/cos(2π f t), f = 1..8.
     Shapes: tokens [B, N, 4] → [B, N, dim].
     """
+
+    freqs: Tensor
 
     def __init__(
         self,
@@ -76,4 +80,5 @@ class EventEmbedding(nn.Module):
         if self.time is None:
             return e + t
         ang = t * self.freqs
-        return e + self.time(torch.cat([ang.sin(), ang.cos()], -1))
+        proj: Tensor = self.time(torch.cat([ang.sin(), ang.cos()], -1))
+        return e + proj

@@ -91,7 +91,10 @@ def layer_inputs(module: nn.Module, x: Tensor) -> Tensor:
 
 
 def _flat_weight(m: nn.Module) -> Tensor:
-    return m.weight.detach().reshape(m.weight.shape[0], -1)
+    w = getattr(m, "weight", None)
+    if not isinstance(w, Tensor):
+        raise QuantError(f"cannot quantize {type(m).__name__}: it has no weight tensor")
+    return w.detach().reshape(w.shape[0], -1)
 
 
 @torch.no_grad()
@@ -107,7 +110,8 @@ class _Capture:
     """Forward pre-hook collecting one layer's input rows per call."""
 
     def __init__(self, module: nn.Module) -> None:
-        self.module, self.rows = module, []
+        self.module = module
+        self.rows: list[Tensor] = []
         self.handle = module.register_forward_pre_hook(self)
 
     def __call__(self, mod: nn.Module, args: tuple[Any, ...]) -> None:

@@ -94,7 +94,8 @@ def _upper_inverse_cholesky(h: Tensor) -> Tensor:
         raise QuantError(
             "the damped Hessian is not positive definite: raise `damp` or add calibration data"
         ) from e
-    return torch.linalg.cholesky(torch.cholesky_inverse(lower), upper=True)
+    upper: Tensor = torch.linalg.cholesky(torch.cholesky_inverse(lower), upper=True)
+    return upper
 
 
 def asymmetry_projection(g: Tensor, u: Tensor, alpha: float) -> Tensor:

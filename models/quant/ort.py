@@ -41,7 +41,7 @@ class _Reader:
         pass
 
 
-def _quiet() -> warnings.catch_warnings:  # type: ignore[type-arg]
+def _quiet() -> warnings.catch_warnings[None]:
     w = warnings.catch_warnings()
     w.__enter__()
     warnings.simplefilter("ignore")  # ORT's quantizer warns about opsets/pre-processing; not actionable here

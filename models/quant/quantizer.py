@@ -37,7 +37,7 @@ class QuantSpec:
 
     @property
     def maxq(self) -> int:
-        return 2**self.bits - 1
+        return (1 << self.bits) - 1
 
 
 def quantize_int(w: Tensor, scale: Tensor, zero: Tensor, maxq: int) -> Tensor:

@@ -52,7 +52,7 @@ def train_mlp(
     for _ in range(steps):
         loss = F.cross_entropy(net(x), y)
         opt.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch 2.13: Tensor.backward is unannotated
         opt.step()
     return net.eval()
 

@@ -79,6 +79,9 @@ class LIF(nn.Module):
             s_t, state = lif(x_t, state)
     """
 
+    beta: Tensor  # a buffer, or a Parameter when learn_beta
+    v_th: Tensor
+
     def __init__(
         self,
         beta: float = 0.9,

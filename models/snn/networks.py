@@ -88,7 +88,7 @@ class SpikingNet(nn.Module):
             h = self._between(i, out.spikes)
         return StepResult(self.readout(h), tuple(inputs), tuple(membranes), tuple(spikes), tuple(new_state))
 
-    def forward(self, x: Tensor, record: bool = False) -> SNNOutput:  # type: ignore[override]
+    def forward(self, x: Tensor, record: bool = False) -> SNNOutput:
         """x [T, B, ...] → SNNOutput. With ``record=True`` every layer's input/membrane/spikes per step are kept."""
         if x.dim() < 3 or x.shape[0] == 0:
             raise ValueError(
@@ -111,7 +111,8 @@ class SpikingNet(nn.Module):
                 LayerRecord(*(torch.stack([step[i][k] for step in recs]) for k in range(3)))
                 for i in range(len(self.layers))
             )
-        return SNNOutput(total / x.shape[0], tuple(counts), records)  # type: ignore[operator]
+        assert total is not None  # internal: x.shape[0] >= 1 was checked above
+        return SNNOutput(total / x.shape[0], tuple(counts), records)
 
     def spiking_layers(self) -> list[SpikingLayer]:
         return [m for m in self.layers if isinstance(m, SpikingLayer)]

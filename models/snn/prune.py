@@ -10,10 +10,10 @@ from torch import Tensor, nn
 
 __all__ = ["Pruner", "magnitude_masks", "gradual_sparsity", "weight_sparsity", "PRUNABLE"]
 
-PRUNABLE: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d)
+PRUNABLE: tuple[type[nn.Linear], type[nn.Conv1d], type[nn.Conv2d]] = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
 
-def _prunable(model: nn.Module, skip: Iterable[str] = ()) -> dict[str, nn.Module]:
+def _prunable(model: nn.Module, skip: Iterable[str] = ()) -> dict[str, nn.Linear | nn.Conv1d | nn.Conv2d]:
     skip = set(skip)
     return {n: m for n, m in model.named_modules() if isinstance(m, PRUNABLE) and n not in skip}
 

@@ -31,25 +31,27 @@ def surrogate_grad(name: str, v: Tensor, alpha: float) -> Tensor:
 
 class _Spike(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, v: Tensor, name: str, alpha: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, v: Tensor, name: str, alpha: float) -> Tensor:
         ctx.save_for_backward(v)
         ctx.name, ctx.alpha = name, alpha
         return heaviside(v)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
         (v,) = ctx.saved_tensors
         return grad * surrogate_grad(ctx.name, v, ctx.alpha), None, None
 
 
 def atan(v: Tensor, alpha: float = 2.0) -> Tensor:
     """Spike Θ(v) with the arctan surrogate derivative (α = 2, snnTorch's default)."""
-    return _Spike.apply(v, "atan", alpha)  # type: ignore[no-any-return]
+    spikes: Tensor = _Spike.apply(v, "atan", alpha)  # type: ignore[no-untyped-call]  # torch 2.13: Function.apply is unannotated
+    return spikes
 
 
 def fast_sigmoid(v: Tensor, alpha: float = 25.0) -> Tensor:
     """Spike Θ(v) with the fast-sigmoid surrogate derivative 1/(α|v|+1)² (slope α = 25)."""
-    return _Spike.apply(v, "fast_sigmoid", alpha)  # type: ignore[no-any-return]
+    spikes: Tensor = _Spike.apply(v, "fast_sigmoid", alpha)  # type: ignore[no-untyped-call]  # torch 2.13: Function.apply is unannotated
+    return spikes
 
 
 #: name → (spike function, default α); chosen once when a neuron is built.
