@@ -45,11 +45,13 @@ def load_yaml(source: str | Path, *, text: str | None = None) -> LocatedYaml:
         except OSError as exc:
             raise GraphError(f"{filename}: cannot read the graph file: {exc.strerror}") from exc
         if size > MAX_YAML_BYTES:
-            raise GraphError(f"{filename}: {size} bytes is over the {MAX_YAML_BYTES}-byte limit for graph files")
+            raise GraphError(
+                f"{filename}: {size} bytes is over the {MAX_YAML_BYTES}-byte limit for graph files"
+            )
         text = p.read_text(encoding="utf-8")
     elif len(text.encode()) > MAX_YAML_BYTES:
         raise GraphError(f"{filename}: over the {MAX_YAML_BYTES}-byte limit for graph files")
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text, filename)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -65,21 +67,28 @@ def load_yaml(source: str | Path, *, text: str | None = None) -> LocatedYaml:
     lines: dict[Path_, int] = {}
     if root is None:
         raise GraphError(f"{filename}:1: the graph file is empty")
-    seen: set[int] = set()
 
     def build(node: yaml.Node, path: Path_) -> Any:
-        if id(node) in seen:
-            raise GraphError(f"{filename}:{node.start_mark.line + 1}: YAML anchors/aliases are not allowed in graph files")
-        seen.add(id(node))
         lines.setdefault(path, node.start_mark.line + 1)
+        plain = _PLAIN_TAGS.get(type(node))
+        if plain is not None and node.tag != plain:  # a tag would be dropped silently
+            tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+            raise GraphError(
+                f"{filename}:{node.start_mark.line + 1}: the YAML tag '{tag}' is not allowed in graph files "
+                "(remove it: graph files take plain mappings, lists and values)"
+            )
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise GraphError(f"{filename}:{key_node.start_mark.line + 1}: YAML merge keys ('<<') are not allowed")
+                    raise GraphError(
+                        f"{filename}:{key_node.start_mark.line + 1}: YAML merge keys ('<<') are not allowed"
+                    )
                 key = build(key_node, path + ("<key>",))
                 if not isinstance(key, str | int | float | bool):
-                    raise GraphError(f"{filename}:{key_node.start_mark.line + 1}: mapping keys must be plain scalars")
+                    raise GraphError(
+                        f"{filename}:{key_node.start_mark.line + 1}: mapping keys must be plain scalars"
+                    )
                 key = str(key)
                 if key in out:
                     raise GraphError(f"{filename}:{key_node.start_mark.line + 1}: duplicate key '{key}'")
@@ -92,9 +101,42 @@ def load_yaml(source: str | Path, *, text: str | None = None) -> LocatedYaml:
                 lines[path + (i,)] = item.start_mark.line + 1
                 items.append(build(item, path + (i,)))
             return items
-        return _construct_scalar_value(node)
+        try:
+            return _construct_scalar_value(node)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            problem = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else str(exc)
+            tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+            raise GraphError(
+                f"{filename}:{node.start_mark.line + 1}: cannot read {node.value!r} as {tag}: {problem} "
+                "(quote it to keep it a string; graph files take no YAML tags)"
+            ) from exc
 
     return LocatedYaml(build(root, ()), lines, filename)
+
+
+_PLAIN_TAGS: dict[type[yaml.Node], str] = {
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+}
+
+
+class _Loader(yaml.SafeLoader):
+    """Refuses an alias where it is used: once composed, an alias is its anchor's node (and line)."""
+
+    def __init__(self, text: str, filename: str) -> None:
+        super().__init__(text)
+        self.filename = filename
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            anchor = self.anchors.get(event.anchor)
+            of = f" of line {anchor.start_mark.line + 1}" if anchor is not None else ""
+            raise GraphError(
+                f"{self.filename}:{event.start_mark.line + 1}: YAML anchors/aliases are not allowed in graph "
+                f"files ('*{event.anchor}' repeats the anchor '&{event.anchor}'{of}: write the value out)"
+            )
+        return super().compose_node(parent, index)
 
 
 def _construct_scalar_value(node: yaml.Node) -> Any:
@@ -103,4 +145,3 @@ def _construct_scalar_value(node: yaml.Node) -> Any:
         return constructor.construct_object(node, deep=True)
     finally:
         constructor.dispose()
-
