@@ -23,7 +23,14 @@ def import_target(target: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise GraphError(f"cannot import module '{module_name}' for '{target}': {exc}") from exc
+        raise GraphError(
+            f"cannot import module '{module_name}' for '{target}': {exc} (is its package installed, "
+            "or its directory on PYTHONPATH?)"
+        ) from exc
+    except Exception as exc:  # the module itself is broken: say which, with its error
+        raise GraphError(
+            f"importing module '{module_name}' for '{target}' failed: {type(exc).__name__}: {exc}"
+        ) from exc
     try:
         return getattr(module, attr)
     except AttributeError as exc:
@@ -39,7 +46,14 @@ def load_plugin_table(group: str) -> dict[str, str]:
     """
     table: dict[str, str] = {}
     for ep in entry_points(group=group):
-        obj = ep.load()
+        try:
+            obj = ep.load()
+        except Exception as exc:  # one broken plugin package: name it rather than fail with its traceback
+            package = ep.dist.name if ep.dist is not None else "unknown package"
+            raise GraphError(
+                f"entry point '{ep.name} = {ep.value}' of group '{group}' (from {package}) cannot be loaded: "
+                f"{type(exc).__name__}: {exc} (fix or uninstall {package})"
+            ) from exc
         if isinstance(obj, dict):
             table.update(obj)
         else:
@@ -61,9 +75,13 @@ def resolve_node(uses: str) -> type[Node]:
         target = uses
     else:
         close = [n for n in table if n.split(".")[0] == uses.split(".")[0]] or list(table)[:8]
-        raise GraphError(f"unknown node type '{uses}': use a built-in name ({', '.join(close)}…, see "
-                         "`edgeloop nodes`) or 'package.module:Class'")
+        raise GraphError(
+            f"unknown node type '{uses}': use a built-in name ({', '.join(close)}…, see "
+            "`edgeloop nodes`) or 'package.module:Class'"
+        )
     cls = import_target(target)
     if not (isinstance(cls, type) and issubclass(cls, Node)):
-        raise GraphError(f"'{uses}' resolves to {cls!r}, which is not a runtime.node.Node subclass")
+        raise GraphError(
+            f"'{uses}' resolves to {cls!r}, which is not a runtime.node.Node subclass (name a Node class)"
+        )
     return cls
