@@ -17,6 +17,8 @@ __all__ = ["PathStats", "FlowTracker"]
 
 @dataclass
 class PathStats:
+    """One path's counts (`too_late` ones are also `late`) and its recent latencies."""
+
     count: int = 0
     late: int = 0
     too_late: int = 0
@@ -49,7 +51,13 @@ class FlowTracker:
         out: dict[str, Any] = {}
         for key, p in self.paths.items():
             p50, p99, _ = p.latency.percentiles_us()
-            out[key] = {"count": p.count, "late": p.late, "too_late": p.too_late, "p50_us": p50,
-                        "p99_us": p99, "max_us": p.latency.max_ns / 1000.0,
-                        "deadline_ms": None if self.late_ns is None else self.late_ns / 1e6}
+            out[key] = {
+                "count": p.count,
+                "late": p.late,
+                "too_late": p.too_late,
+                "p50_us": p50,
+                "p99_us": p99,
+                "max_us": p.latency.max_ns / 1000.0,
+                "deadline_ms": None if self.late_ns is None else self.late_ns / 1e6,
+            }
         return out
