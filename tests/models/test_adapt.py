@@ -137,3 +137,41 @@ def test_unsupported_backends_and_models_are_refused() -> None:
         NetView(make_backend("loas").prepare(SpikingMLP([4, 8, 2])))
     with pytest.raises(AdaptError, match="SpikingNet"):
         NetView(make_backend("ideal").prepare(nn.Linear(3, 2)))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")  # torch's own copy
+@pytest.mark.parametrize(
+    "mod",
+    [
+        nn.Conv2d(3, 4, 3, stride=2, padding=1, dilation=2),
+        nn.Conv1d(2, 3, 4, padding="same"),
+        nn.Linear(6, 3),
+    ],
+    ids=["conv2d-stride-dilation", "conv1d-same-even-kernel", "linear"],
+)
+def test_layer_ops_gradients_match_autograd_on_the_ideal_backend(mod: nn.Module) -> None:
+    torch.manual_seed(3)
+    x = torch.randn(2, 3, 9, 8) if isinstance(mod, nn.Conv2d) else torch.randn(2, 2, 11)
+    x = torch.randn(5, 6) if isinstance(mod, nn.Linear) else x
+    hw = make_backend("ideal").prepare(mod)
+    ops = LayerOps(hw.layer("layer"))
+    g = torch.randn_like(mod(x))
+    xr = x.clone().requires_grad_(True)
+    (mod(xr) * g).sum().backward()
+    torch.testing.assert_close(ops.weight_grad(x, g), mod.weight.grad.reshape(ops.out_features, -1))
+    torch.testing.assert_close(ops.bias_grad(g), mod.bias.grad)
+    torch.testing.assert_close(ops.transposed(g, x), xr.grad)
+    before = hw.layer("layer").read_weights()
+    ops.program(torch.ones(ops.out_features, ops.in_features), None)
+    torch.testing.assert_close(ops.weight(), before.reshape(ops.out_features, -1) + 1)
+
+
+def test_grouped_convs_are_refused_by_layer_ops() -> None:
+    with pytest.raises(AdaptError, match="groups=2"):
+        LayerOps(nn.Conv1d(4, 4, 3, groups=2), "dw")
+    with pytest.raises(AdaptError, match="padding_mode='reflect'"):
+        LayerOps(
+            make_backend("ideal")
+            .prepare(nn.Conv1d(2, 2, 3, padding=1, padding_mode="reflect"))
+            .layer("layer")
+        )
