@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from typing import Any
 
@@ -20,11 +19,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .worker import setup_logging
 
     setup_logging("launcher")
-    if args.backend:
-        os.environ["EDGELOOP_BACKEND"] = args.backend  # every worker inherits it
     result = run_graph(args.graph, duration_s=args.duration, overrides=args.set, transport=args.transport,
                        top=args.top, metrics_port=args.metrics_port, broker_url=args.broker, keys_dir=args.keys,
                        advertise=args.advertise, fleet=args.fleet, broker_port=args.broker_port,
+                       backend=args.backend or None,  # every worker's plan carries it, remote ones too
                        restore_signals=False)  # a late Ctrl-C must not interrupt the summary
     print_summary(result.view, result.duration_s)
     for f in result.failures:

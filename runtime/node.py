@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, ClassVar, Protocol
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol, TypeAlias
 
 from pydantic import BaseModel, ConfigDict
 
 from .clock import Clock
 from .message import Message, Payload
 
-__all__ = ["Node", "Context", "NoParams", "Params"]
+__all__ = ["Node", "Context", "NoParams", "Params", "BackendSetting"]
+
+#: A hardware backend override as the graph's `backend:` or `edgeloop run --backend` gives it: a spec
+#: string (`"rram:adc_bits=6"`) or a mapping (`{kind: rram, adc_bits: 6}`). Opaque to the runtime: it
+#: carries the setting to nodes, which interpret it (the runtime imports no hardware code).
+BackendSetting: TypeAlias = str | Mapping[str, object]
 
 
 class Params(BaseModel):
@@ -33,7 +39,7 @@ class Context(Protocol):
     log: logging.LoggerAdapter[logging.Logger]
     stop_event: asyncio.Event
     #: Graph-level or command-line hardware backend override (None if not set).
-    backend_override: Any
+    backend_override: BackendSetting | None
 
     async def emit(self, port: str, payload: Payload, *, t_sense: int | Message | None = None) -> None:
         """Send `payload` on output `port`.

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -22,7 +21,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import EdgeloopError, GraphError, InputTimeoutError, TransportError
+from .errors import EdgeloopError, InputTimeoutError, TransportError
 from .fleet import (
     AgentChanged,
     BrokerProcess,
@@ -32,6 +31,7 @@ from .fleet import (
 )
 from .fleet._tasks import cancel_and_wait
 from .fleet.agent import PartFailed
+from .plan import PLAN_ENV, WorkerPlan
 from .security import KEYS_DIR_ENV, default_keys_dir, secure_ipc_dir
 from .wiring import LAUNCHER_KEY
 
@@ -39,8 +39,6 @@ __all__ = ["RemoteAgents", "run_plan_subprocess", "PLAN_ENV", "EMBEDDED_BROKER_P
 
 log = logging.getLogger("edgeloop.remote")
 
-#: The only variables of the launcher's worker environment that a daemon passes on (no PATH, no LD_*).
-PLAN_ENV = ("EDGELOOP_LOG", "EDGELOOP_METRICS")
 #: The embedded broker's port when agents run elsewhere: daemons are started with its URL beforehand.
 EMBEDDED_BROKER_PORT = 1883
 _MAX_DEPLOY_BYTES = 900_000  # the control plane refuses messages over 1 MiB (protocol.MAX_CONTROL_BYTES)
@@ -251,23 +249,11 @@ class RemoteAgents:
             await asyncio.sleep(due - loop.time())
 
 
-def _check_plan(plan: Mapping[str, Any]) -> dict[str, Any]:
-    types = {
-        "agent": str,
-        "graph_text": str,
-        "graph_file": str,
-        "overrides": list,
-        "wiring": dict,
-        "incarnation": int,
-    }
-    bad = [k for k, t in types.items() if not isinstance(plan.get(k), t)]
-    extra = set(plan) - {*types, "run_dir", "env"}
-    if bad or extra:
-        raise GraphError(
-            f"not a worker plan: bad or missing {', '.join(bad) or '-'}; unknown {', '.join(extra) or '-'}"
-        )
-    env = plan.get("env") or {}
-    return {**plan, "env": {k: str(v) for k, v in dict(env).items() if k in PLAN_ENV}}
+def _check_plan(plan: Mapping[str, Any]) -> WorkerPlan:
+    """The deployed plan, checked (`GraphError` names what is wrong), with only `PLAN_ENV` variables."""
+    checked = WorkerPlan.from_dict(plan)
+    checked.env = {k: str(v) for k, v in checked.env.items() if k in PLAN_ENV}
+    return checked
 
 
 async def run_plan_subprocess(plan: dict[str, Any], stop: asyncio.Event, *, grace_s: float = 1.0) -> int:
@@ -279,11 +265,11 @@ async def run_plan_subprocess(plan: dict[str, Any], stop: asyncio.Event, *, grac
     """
     checked = _check_plan(plan)
     run_dir = secure_ipc_dir(prefix="edgeloop-part-")
-    checked["run_dir"] = str(run_dir)
+    checked.run_dir = str(run_dir)
     path = run_dir / "plan.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(checked, f)
+        f.write(checked.to_json())
     env = {**os.environ, "EDGELOOP_PARENT_PID": str(os.getpid()), KEYS_DIR_ENV: str(default_keys_dir())}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -308,7 +294,7 @@ async def run_plan_subprocess(plan: dict[str, Any], stop: asyncio.Event, *, grac
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), grace_s)
             except TimeoutError:
-                log.warning("worker %s ignored SIGTERM for %.1f s: killed", checked["agent"], grace_s)
+                log.warning("worker %s ignored SIGTERM for %.1f s: killed", checked.agent, grace_s)
                 proc.kill()
                 await asyncio.wait_for(waiter, 5.0)
     finally:

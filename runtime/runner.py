@@ -5,59 +5,74 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import time
 import traceback
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from .clock import Clock, SimClock, WallClock
 from .graph import TIMER_RE, InputSpec, NodeSpec, RestartSpec
 from .message import Message, Payload
-from .node import Node
+from .node import BackendSetting, Node
 from .qos import EdgeStats, InputQueue
+from .supervision import NodeState, RestartBudget
 from .tracking import FlowTracker
 
-if TYPE_CHECKING:
-    from .worker import AgentWorker
-
-__all__ = ["NodeRunner", "NodeContext"]
+__all__ = ["NodeRunner", "NodeContext", "NodeHost", "EmitFn"]
 
 _order = itertools.count()
 _YIELD_EVERY = 32  # messages a node may handle before its loop gives the others a turn
 _HOLD_S = 0.002  # or this long
+_ENDED = (NodeState.FAILED, NodeState.FINISHED)
 
 
 def _ns(ms: float) -> int:
     return int(round(ms * 1e6))
 
 
-def _backend_override(graph_backend: Any) -> Any:
-    env = os.environ.get("EDGELOOP_BACKEND")
-    return env if env else graph_backend
+#: emit(node id, output port, payload, t_sense (None: now), origin (the path's first topic, or "")).
+EmitFn = Callable[[str, str, Payload, int | None, str], Awaitable[None]]
+
+
+class NodeHost(Protocol):
+    """What a runner needs from the worker that owns it (`AgentWorker`, or a test's fake)."""
+
+    @property
+    def emit(self) -> EmitFn:
+        """Route one output message of a node."""
+        ...
+
+    async def node_finished(self, runner: NodeRunner) -> None:
+        """The node ended (inputs closed, or a source returned): send end of stream on its outputs."""
+        ...
+
+    async def node_failed(self, runner: NodeRunner) -> None:
+        """The node failed beyond its restart policy (`runner.last_error` says why)."""
+        ...
 
 
 class NodeContext:
     """The `ctx` a node sees: emit, params, clock, log, stop_event, counter."""
 
-    def __init__(self, runner: NodeRunner, params: Any, clock: Clock) -> None:
-        self._runner = runner
+    def __init__(self, runner: NodeRunner, params: Any, clock: Clock, stop_event: asyncio.Event,
+                 backend_override: BackendSetting | None) -> None:
+        self._host = runner.host
         self.node_id = runner.node_id
         self.params = params
         self.clock = clock
         self.log = logging.LoggerAdapter(logging.getLogger("edgeloop.node"), {"node": runner.node_id})
-        self.stop_event = runner.worker.stop_event
+        self.stop_event = stop_event
         self.counters: dict[str, float] = defaultdict(float)
         #: The graph-level (or `edgeloop run --backend`) hardware backend override, or None: inference
         #: nodes apply it on top of their own `backend` parameter.
-        self.backend_override: Any = _backend_override(runner.worker.graph.spec.backend)
+        self.backend_override = backend_override
 
     async def emit(self, port: str, payload: Payload, *, t_sense: int | Message | None = None) -> None:
         if isinstance(t_sense, Message):
-            await self._runner.worker.emit(self._runner.node_id, port, payload, t_sense.t_sense_ns,
-                                           t_sense.origin or t_sense.topic)
+            await self._host.emit(self.node_id, port, payload, t_sense.t_sense_ns, t_sense.origin or t_sense.topic)
         else:
-            await self._runner.worker.emit(self._runner.node_id, port, payload, t_sense, "")
+            await self._host.emit(self.node_id, port, payload, t_sense, "")
 
     def counter(self, name: str, value: float = 1.0) -> None:
         self.counters[name] += value
@@ -67,19 +82,26 @@ class NodeContext:
 
 
 class NodeRunner:
-    """Runs one node's hooks in arrival order across its inputs; applies its restart policy."""
+    """Runs one node's hooks in arrival order across its inputs; applies its restart policy.
 
-    def __init__(self, worker: AgentWorker, spec: NodeSpec, cls: type[Node], params: Any,
-                 restart: RestartSpec, clock: Clock) -> None:
-        self.worker = worker
+    `stop_event` is the worker's (set at stop); `metrics` turns latency bookkeeping on (wall clock
+    only); `whole_graph` says every node of the graph runs in this process, so input timeouts may count
+    simulated time; `backend_override` is handed to the node's context.
+    """
+
+    def __init__(self, host: NodeHost, spec: NodeSpec, cls: type[Node], params: Any, restart: RestartSpec,
+                 clock: Clock, *, stop_event: asyncio.Event, metrics: bool = True, whole_graph: bool = False,
+                 backend_override: BackendSetting | None = None) -> None:
+        self.host = host
         self.spec = spec
         self.node_id = spec.id
         self.cls = cls
         self.params = params
         self.restart = restart
         self.clock = clock
+        self.stop_event = stop_event
         self.node: Node = cls()
-        self.ctx = NodeContext(self, params, clock)
+        self.ctx = NodeContext(self, params, clock, stop_event, backend_override)
         self.queues: dict[str, InputQueue] = {}
         self.stats: dict[str, EdgeStats] = {}
         self.timers: dict[str, float] = {}  # port -> period (s)
@@ -95,32 +117,32 @@ class NodeRunner:
         self.wake = asyncio.Event()
         #: Input timeouts count simulated time when the whole graph runs in this process on a SimClock
         #: (deterministic); otherwise wall time (each process's simulated clock runs on its own).
-        self._sim_timeouts = isinstance(clock, SimClock) and len(worker.graph.agents) == 1
-        self.state = "created"  # created | running | finished | failed
+        self._sim_timeouts = isinstance(clock, SimClock) and whole_graph
+        self.state = NodeState.CREATED
         self.restarts = 0
         self.failures = 0
         self.last_error = ""
-        self._restart_times: list[float] = []
+        self._budget = RestartBudget(restart)
         self._last_arrival: dict[str, int] = {}  # ns on the timeout clock (`_timeout_now`)
         self._timed_out: set[str] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self.busy_s = 0.0
         #: Latency metrics on/off (EDGELOOP_METRICS=0 turns them off, to measure their cost). Under the
         #: simulated clock, stamps are simulated times of separate processes: no latency is measured.
-        self.metrics = worker.metrics and isinstance(clock, WallClock)
+        self.metrics = metrics and isinstance(clock, WallClock)
         #: Set by the worker on leaf nodes (no outgoing edges): they report sensor-to-action latency.
         self.tracker: FlowTracker | None = None
 
     # ----- delivery (called by the worker) -----
     async def deliver(self, port: str, msg: Message, *, blocking: bool) -> None:
-        if blocking and self.queues[port].policy == "backpressure" and self.state not in ("failed", "finished"):
+        if blocking and self.queues[port].policy == "backpressure" and self.state not in _ENDED:
             await self.queues[port].wait_space()
         self.deliver_nowait(port, msg)
 
     def deliver_nowait(self, port: str, msg: Message) -> None:
         """Queue `msg` now: lossy inputs drop per policy; a backpressure input must have room (`wait_space`)."""
         q = self.queues[port]
-        if self.state in ("failed", "finished"):
+        if self.state in _ENDED:
             q.stats.dropped_failed += 1
             return
         q.put_nowait(next(_order), msg)
@@ -137,14 +159,20 @@ class NodeRunner:
 
     # ----- lifecycle -----
     async def start(self) -> None:
-        """Setup, then start the input loop. Timers and `run` wait for `go` (all agents started)."""
-        await self._setup()
-        self.state = "running"
+        """Setup, then start the input loop. Timers and `run` wait for `go` (all agents started).
+
+        A failing setup is handled by the restart policy; a node that is not restarted has failed."""
+        try:
+            await self._setup()
+        except Exception as exc:
+            if not await self._on_failure("setup", exc):
+                return
+        self.state = NodeState.RUNNING
         self._tasks.append(asyncio.create_task(self._input_loop(), name=f"{self.node_id}:inputs"))
 
     def go(self) -> None:
         """Start timers and, for sources, `run`: every node of every agent is set up by now."""
-        if self.state != "running":
+        if self.state is not NodeState.RUNNING:
             return
         for port, period in self.timers.items():
             self._tasks.append(asyncio.create_task(self._timer(port, period), name=f"{self.node_id}:{port}"))
@@ -173,9 +201,9 @@ class NodeRunner:
         return bool(data) and not self.timers and all(self.queues[p].eos and not len(self.queues[p]) for p in data)
 
     async def _finish(self) -> None:
-        if self.state == "running":
-            self.state = "finished"
-            await self.worker.node_finished(self)
+        if self.state is NodeState.RUNNING:
+            self.state = NodeState.FINISHED
+            await self.host.node_finished(self)
 
     async def _input_loop(self) -> None:
         held, held_since = 0, time.perf_counter()  # messages handled since this loop last gave way
@@ -303,23 +331,18 @@ class NodeRunner:
                 if await self._on_failure("run", exc):
                     continue
                 return
-            if self.restart.policy == "always" and not self.worker.stop_event.is_set() and self._may_restart():
-                await self._restart_node("run returned")
-                continue
+            if self.restart.policy == "always" and not self.stop_event.is_set():
+                delay_s = self._budget.take(time.monotonic())
+                if delay_s is not None:
+                    await self._restart_node("run returned", delay_s)
+                    continue
             await self._finish()
             return
 
-    def _may_restart(self) -> bool:
-        now = time.monotonic()
-        self._restart_times = [t for t in self._restart_times if now - t < self.restart.window_s]
-        return len(self._restart_times) < self.restart.max_restarts
-
-    async def _restart_node(self, why: str) -> None:
-        delay = min(self.restart.backoff_ms * 2 ** len(self._restart_times), self.restart.backoff_max_ms) / 1000.0
-        self._restart_times.append(time.monotonic())
+    async def _restart_node(self, why: str, delay_s: float) -> None:
         self.restarts += 1
-        self.ctx.log.warning("restarting (%s) in %.0f ms [restart %d]", why, delay * 1000, self.restarts)
-        await asyncio.sleep(delay)
+        self.ctx.log.warning("restarting (%s) in %.0f ms [restart %d]", why, delay_s * 1000, self.restarts)
+        await asyncio.sleep(delay_s)
         try:
             await asyncio.wait_for(self.node.teardown(), timeout=0.5)
         except Exception:
@@ -332,18 +355,19 @@ class NodeRunner:
         self.failures += 1
         self.last_error = f"{hook}: {type(exc).__name__}: {exc}"
         self.ctx.log.error("%s failed: %s\n%s", hook, exc, "".join(traceback.format_exception(exc)).rstrip())
-        if self.restart.policy in ("on-failure", "always") and self._may_restart():
+        delay_s = self._budget.take(time.monotonic()) if self.restart.policy in ("on-failure", "always") else None
+        if delay_s is not None:
             try:
-                await self._restart_node(f"{hook} failed")
+                await self._restart_node(f"{hook} failed", delay_s)
                 return True
             except Exception as exc2:
                 self.last_error = f"setup after restart: {exc2}"
-        self.state = "failed"
+        self.state = NodeState.FAILED
         for q in self.queues.values():
             q.stats.dropped_failed += q.discard_all()
-        await self.worker.node_failed(self)
+        await self.host.node_failed(self)
         return False
 
     def snapshot(self) -> dict[str, Any]:
-        return {"state": self.state, "restarts": self.restarts, "failures": self.failures,
+        return {"state": self.state.value, "restarts": self.restarts, "failures": self.failures,
                 "error": self.last_error, "busy_s": round(self.busy_s, 6), "counters": dict(self.ctx.counters)}

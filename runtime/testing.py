@@ -10,20 +10,21 @@ from typing import Any
 from .clock import Clock, WallClock
 from .errors import GraphError
 from .message import Message, Payload
-from .node import Node
+from .node import BackendSetting, Node
 
 __all__ = ["NodeHarness"]
 
 
 class _HarnessContext:
-    def __init__(self, harness: NodeHarness, node_id: str, params: Any, clock: Clock) -> None:
+    def __init__(self, harness: NodeHarness, node_id: str, params: Any, clock: Clock,
+                 backend_override: BackendSetting | None) -> None:
         self._h = harness
         self.node_id = node_id
         self.params = params
         self.clock = clock
         self.log = logging.LoggerAdapter(logging.getLogger(f"edgeloop.node.{node_id}"), {"node": node_id})
         self.stop_event = asyncio.Event()
-        self.backend_override: Any = None
+        self.backend_override = backend_override
         self.counters: dict[str, float] = defaultdict(float)
         self._seq: dict[str, int] = defaultdict(int)
 
@@ -58,13 +59,14 @@ class NodeHarness:
     """
 
     def __init__(self, node: type[Node] | Node, params: dict[str, Any] | None = None, *,
-                 node_id: str = "node", clock: Clock | None = None) -> None:
+                 node_id: str = "node", clock: Clock | None = None,
+                 backend_override: BackendSetting | None = None) -> None:
         self.node = node() if isinstance(node, type) else node
         self.node_cls = type(self.node)
         self.params = self.node_cls.Params(**(params or {}))
         self.outputs: dict[str, list[Message]] = defaultdict(list)
         self.max_messages: int | None = None
-        self.ctx = _HarnessContext(self, node_id, self.params, clock or WallClock())
+        self.ctx = _HarnessContext(self, node_id, self.params, clock or WallClock(), backend_override)
         self._seq_in: dict[str, int] = defaultdict(int)
 
     async def __aenter__(self) -> NodeHarness:

@@ -1,0 +1,94 @@
+"""A worker's plan: everything one agent's process needs, written by the launcher (or a daemon) as JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import GraphError
+from .node import BackendSetting
+
+__all__ = ["WorkerPlan", "Activation", "standby_ready_path", "PLAN_ENV"]
+
+#: The only variables of the launcher's worker environment that travel with a plan to another host
+#: (no PATH, no LD_*): its daemon's own environment, keys and broker apply there.
+PLAN_ENV = ("EDGELOOP_LOG", "EDGELOOP_METRICS")
+
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "agent": str, "graph_text": str, "graph_file": str, "overrides": list, "wiring": dict, "incarnation": int,
+    "run_dir": str, "env": dict, "backend": (str, dict, type(None)),
+}
+_REQUIRED = ("agent", "graph_text", "graph_file", "overrides", "wiring", "incarnation")
+
+
+@dataclass
+class WorkerPlan:
+    """One agent's part of a run: the graph (text, file name, `--set` overrides), the wiring, its
+    incarnation, the run directory and environment, and the hardware backend override for its nodes
+    (`edgeloop run --backend`; None: the graph's own `backend:`)."""
+
+    agent: str
+    graph_text: str
+    graph_file: str
+    overrides: list[str]
+    wiring: dict[str, Any]
+    incarnation: int = 0
+    run_dir: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    backend: BackendSetting | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if isinstance(self.backend, Mapping):
+            d["backend"] = dict(self.backend)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WorkerPlan:
+        """A plan from its JSON object; `GraphError` names every missing, mistyped or unknown key."""
+        if not isinstance(d, Mapping):
+            raise GraphError(f"not a worker plan: a {type(d).__name__}, not an object")
+        bad = [k for k, t in _TYPES.items() if (k in d or k in _REQUIRED) and not _is(d.get(k), t)]
+        extra = sorted(set(d) - set(_TYPES))
+        if bad or extra:
+            raise GraphError(f"not a worker plan: bad or missing {', '.join(bad) or '-'}; "
+                             f"unknown {', '.join(map(str, extra)) or '-'}")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerPlan:
+        return cls.from_dict(json.loads(text))
+
+
+def _is(v: object, t: type | tuple[type, ...]) -> bool:
+    return isinstance(v, t) and not (isinstance(v, bool) and t is int)
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """The launcher's word to a standby worker (one JSON line on its stdin): become incarnation
+    `incarnation` with the current `wiring`. End of input instead means "not needed"."""
+
+    incarnation: int
+    wiring: dict[str, Any]
+
+    def to_line(self) -> bytes:
+        return json.dumps({"incarnation": self.incarnation, "wiring": self.wiring}).encode() + b"\n"
+
+    @classmethod
+    def from_line(cls, line: str) -> Activation:
+        d = json.loads(line)
+        if not isinstance(d, dict) or not _is(d.get("incarnation"), int) or not isinstance(d.get("wiring"), dict):
+            raise GraphError(f"not a standby activation: {line[:200]!r}")
+        return cls(d["incarnation"], d["wiring"])
+
+
+def standby_ready_path(plan_path: str | Path) -> Path:
+    """Written by a standby worker (`python -m runtime.worker --standby PLAN`) once it has loaded the graph."""
+    return Path(f"{plan_path}.ready")

@@ -1,0 +1,87 @@
+"""Bringing an agent's worker into being: a local process (`python -m runtime.worker PLAN`), a warm spare
+taking over, or a deploy to the agent's daemon on another host."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .graph import Graph
+from .node import BackendSetting
+from .plan import PLAN_ENV, WorkerPlan
+from .security import KEYS_DIR_ENV
+from .spares import Spares
+from .supervision import AgentProc
+from .wiring import Wiring
+
+if TYPE_CHECKING:
+    from .remote import RemoteAgents
+
+__all__ = ["Spawner"]
+
+
+class Spawner:
+    """Starts agents' workers with the run's plan: graph, `--set` overrides, wiring, backend override.
+
+    Local workers get `env` on top of this process's environment; remote ones only its `PLAN_ENV`
+    part, through `remote` (set once the fleet is joined). Plans are written under `run_dir`.
+    """
+
+    def __init__(self, graph: Graph, agents: dict[str, AgentProc], wiring: Wiring, run_dir: Path, *,
+                 overrides: list[str], env: dict[str, str], keys_dir: Path,
+                 backend: BackendSetting | None = None) -> None:
+        self.graph = graph
+        self.wiring = wiring
+        self.run_dir = run_dir
+        self.overrides = overrides
+        self.env = env
+        self.keys_dir = keys_dir
+        self.backend = backend
+        self.remote: RemoteAgents | None = None
+        self.spares = Spares(agents, {n for n, s in graph.agents.items() if s.standby},
+                             lambda a: self._start_local(a, "standby", standby=True),
+                             lambda a: self._plan_path(a, "standby"))
+
+    def spawn(self, a: AgentProc) -> None:
+        """Start agent `a`'s current incarnation: a new local process, or a deploy to its daemon."""
+        if a.remote:
+            a.spawned(time.monotonic())
+            a.last_msg, a.remote_exit = 0.0, None
+            if self.remote is not None:
+                env = {k: v for k, v in self.env.items() if k in PLAN_ENV}  # nothing else of ours leaves this host
+                plan = self._plan(a, "", "", env)
+                self.remote.deploy(a.name, plan.to_dict(), self.graph.source_text, a.incarnation)
+            return
+        a.proc = self._start_local(a, str(a.incarnation))
+        a.spawned(time.monotonic())
+
+    def restart(self, a: AgentProc) -> None:
+        """Start `a`'s next incarnation: its warm spare if one waits, else as `spawn`."""
+        if not self.spares.activate(a, self.wiring.to_dict()):
+            self.spawn(a)
+
+    def _plan(self, a: AgentProc, graph_text: str, run_dir: str, env: dict[str, str]) -> WorkerPlan:
+        return WorkerPlan(a.name, graph_text, self.graph.filename, self.overrides, self.wiring.to_dict(),
+                          a.incarnation, run_dir, env, self.backend)
+
+    def _start_local(self, a: AgentProc, tag: str, *, standby: bool = False) -> subprocess.Popen[bytes]:
+        path = self._plan_path(a, tag)
+        path.write_text(self._plan(a, self.graph.source_text, str(self.run_dir), self.env).to_json())
+        env = {**os.environ, **self.env, **self._worker_env(), "EDGELOOP_PARENT_PID": str(os.getpid())}
+        cmd = [sys.executable, "-m", "runtime.worker", *(["--standby"] if standby else []), str(path)]
+        # Own session: a terminal Ctrl-C reaches only the launcher, which stops the workers in order.
+        return subprocess.Popen(cmd, env=env, start_new_session=True,
+                                stdin=subprocess.PIPE if standby else None)
+
+    def _plan_path(self, a: AgentProc, tag: str) -> Path:
+        return self.run_dir / f"plan-{a.name}-{tag}.json"
+
+    def _worker_env(self) -> dict[str, str]:
+        env = {KEYS_DIR_ENV: str(self.keys_dir)} if self.wiring.curve else {}
+        if self.remote is not None and self.remote.broker_url:
+            env["EDGELOOP_BROKER_URL"] = self.remote.broker_url  # for mqtt.* nodes without a url
+        return env
