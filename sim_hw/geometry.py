@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -42,7 +43,7 @@ class ConvGeometry:
         torch.Size([2, 8, 16])
     """
 
-    dims: int
+    dims: Literal[1, 2]
     in_channels: int
     out_channels: int
     kernel: tuple[int, int]
