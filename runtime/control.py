@@ -164,14 +164,16 @@ def _map(v: object) -> dict[str, Any]:
 
 def _wiring(v: object) -> Wiring:
     d = _map(v)
-    tables = (d.get("inbox"), d.get("bp_inbox"), d.get("bind"), d.get("tap"))
     remote = d.get("remote")
-    if (set(d) != _WIRING_KEYS or type(d["control"]) is not str or type(d["telemetry"]) is not str
-            or type(d["curve"]) is not bool or not isinstance(remote, list)
-            or not all(type(x) is str for x in remote)):
-        raise TypeError(f"a wiring (keys {', '.join(sorted(_WIRING_KEYS))})")
-    for t in tables:
-        _str_map(t)
+    try:
+        if (set(d) != _WIRING_KEYS or type(d["control"]) is not str or type(d["telemetry"]) is not str
+                or type(d["curve"]) is not bool or not isinstance(remote, list)
+                or not all(type(x) is str for x in remote)):
+            raise TypeError
+        for table in ("inbox", "bp_inbox", "bind", "tap"):
+            _str_map(d[table])
+    except TypeError as exc:
+        raise TypeError(f"a wiring (keys {', '.join(sorted(_WIRING_KEYS))}; endpoints as strings)") from exc
     return Wiring.from_dict(d)
 
 
