@@ -16,11 +16,12 @@ import zmq
 import zmq.asyncio
 
 from .clock import Clock, SimClock, WallClock
+from .context import EmitFn
 from .graph import Graph, RestartSpec
 from .inbox import InboxReader
 from .node import BackendSetting
 from .routing import Router
-from .runner import EmitFn, NodeRunner
+from .runner import NodeRunner
 from .security import default_keys_dir
 from .sockets import AgentSockets
 from .stats import edge_summary
@@ -44,9 +45,18 @@ class AgentWorker:
     `backend_override` (default: the graph's `backend:`) reaches every node's `ctx.backend_override`.
     """
 
-    def __init__(self, graph: Graph, agent: str, wiring: Wiring, *, incarnation: int = 0,
-                 clock: Clock | None = None, zctx: zmq.asyncio.Context | None = None,
-                 keys_dir: Path | None = None, backend_override: BackendSetting | None = None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        agent: str,
+        wiring: Wiring,
+        *,
+        incarnation: int = 0,
+        clock: Clock | None = None,
+        zctx: zmq.asyncio.Context | None = None,
+        keys_dir: Path | None = None,
+        backend_override: BackendSetting | None = None,
+    ) -> None:
         self.graph = graph
         self.agent = agent
         self.incarnation = incarnation
@@ -65,14 +75,24 @@ class AgentWorker:
         self.runners: dict[str, NodeRunner] = {}
         has_outgoing = {e.source.split("/")[0] for e in graph.edges if not e.is_timer}
         for spec in graph.nodes_of(agent):
-            r = NodeRunner(self, spec, graph.classes[spec.id], graph.params[spec.id], spec.restart or RestartSpec(),
-                           self.clock, stop_event=self.stop_event, metrics=self.metrics, whole_graph=whole_graph,
-                           backend_override=backend)
+            r = NodeRunner(
+                self,
+                spec,
+                graph.classes[spec.id],
+                graph.params[spec.id],
+                spec.restart or RestartSpec(),
+                self.clock,
+                stop_event=self.stop_event,
+                metrics=self.metrics,
+                whole_graph=whole_graph,
+                backend_override=backend,
+            )
             if spec.id not in has_outgoing:
                 r.tracker = self.tracker
             self.runners[spec.id] = r
-        self.router = Router(graph, agent, self.runners, self.clock, incarnation=incarnation,
-                             stop_event=self.stop_event)
+        self.router = Router(
+            graph, agent, self.runners, self.clock, incarnation=incarnation, stop_event=self.stop_event
+        )
         #: The runners' `emit` goes straight to the router (no extra await on the hot path).
         self.emit: EmitFn = self.router.emit
         self._inbox: zmq.asyncio.Socket | None = None  # the lossy inbox (PULL)
@@ -182,13 +202,25 @@ class AgentWorker:
             for st in r.stats.values():
                 edges[st.name] = edge_summary(st)
         inbox = self.wiring.inbox.get(self.agent, "")
-        return {"agent": self.agent, "pid": os.getpid(), "incarnation": self.incarnation,
-                "cpu_s": cpu_s, "rss": rss, "time": time.time(),
-                "malformed": self.router.malformed, "unroutable": self.router.unroutable,
-                "transport": {"inbox": inbox, "host": socket.gethostname(), "curve": self.sockets.is_curve(inbox)},
-                "nodes": {r.node_id: r.snapshot() for r in self.runners.values()},
-                "edges": edges, "outputs": self.router.outputs(),
-                "paths": self.tracker.snapshot() if self.tracker is not None else {}}
+        return {
+            "agent": self.agent,
+            "pid": os.getpid(),
+            "incarnation": self.incarnation,
+            "cpu_s": cpu_s,
+            "rss": rss,
+            "time": time.time(),
+            "malformed": self.router.malformed,
+            "unroutable": self.router.unroutable,
+            "transport": {
+                "inbox": inbox,
+                "host": socket.gethostname(),
+                "curve": self.sockets.is_curve(inbox),
+            },
+            "nodes": {r.node_id: r.snapshot() for r in self.runners.values()},
+            "edges": edges,
+            "outputs": self.router.outputs(),
+            "paths": self.tracker.snapshot() if self.tracker is not None else {},
+        }
 
 
 class _ProcessUsage:

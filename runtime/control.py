@@ -19,10 +19,24 @@ from .errors import CodecError
 from .wiring import Wiring
 
 __all__ = [
-    "Bound", "Ready", "Started", "Stats", "NodeFailed", "Done", "Bye",
-    "Connect", "Start", "Go", "Stop",
-    "WorkerMessage", "LauncherMessage", "ControlMessage",
-    "encode", "decode", "decode_from_worker", "decode_from_launcher",
+    "Bound",
+    "Ready",
+    "Started",
+    "Stats",
+    "NodeFailed",
+    "Done",
+    "Bye",
+    "Connect",
+    "Start",
+    "Go",
+    "Stop",
+    "WorkerMessage",
+    "LauncherMessage",
+    "ControlMessage",
+    "encode",
+    "decode",
+    "decode_from_worker",
+    "decode_from_launcher",
 ]
 
 
@@ -166,9 +180,14 @@ def _wiring(v: object) -> Wiring:
     d = _map(v)
     remote = d.get("remote")
     try:
-        if (set(d) != _WIRING_KEYS or type(d["control"]) is not str or type(d["telemetry"]) is not str
-                or type(d["curve"]) is not bool or not isinstance(remote, list)
-                or not all(type(x) is str for x in remote)):
+        if (
+            set(d) != _WIRING_KEYS
+            or type(d["control"]) is not str
+            or type(d["telemetry"]) is not str
+            or type(d["curve"]) is not bool
+            or not isinstance(remote, list)
+            or not all(type(x) is str for x in remote)
+        ):
             raise TypeError
         for table in ("inbox", "bp_inbox", "bind", "tap"):
             _str_map(d[table])
@@ -179,7 +198,11 @@ def _wiring(v: object) -> Wiring:
 
 _WIRING_KEYS = set(Wiring("").to_dict())
 _CHECKS: dict[str, Callable[[object], object]] = {
-    "str": _str, "int": _int, "Mapping[str, str]": _str_map, "Mapping[str, Any]": _map, "Wiring": _wiring,
+    "str": _str,
+    "int": _int,
+    "Mapping[str, str]": _str_map,
+    "Mapping[str, Any]": _map,
+    "Wiring": _wiring,
 }
 _FIELDS: dict[type[ControlMessage], tuple[tuple[str, Callable[[object], object]], ...]] = {
     cls: tuple((f.name, _CHECKS[str(f.type)]) for f in fields(cls)) for cls in _KINDS.values()
@@ -219,7 +242,9 @@ def decode(frame: bytes) -> ControlMessage:
     checks = _FIELDS[cls]
     unknown = set(body) - {name for name, _ in checks}
     if unknown:
-        raise CodecError(f"control message '{kind}' has unknown fields: {', '.join(sorted(map(str, unknown)))}")
+        raise CodecError(
+            f"control message '{kind}' has unknown fields: {', '.join(sorted(map(str, unknown)))}"
+        )
     values: dict[str, object] = {}
     for name, check in checks:
         if name not in body:
@@ -227,8 +252,9 @@ def decode(frame: bytes) -> ControlMessage:
         try:
             values[name] = check(body[name])
         except TypeError as exc:
-            raise CodecError(f"control message '{kind}': field '{name}' must be {exc}, "
-                             f"not {type(body[name]).__name__}") from exc
+            raise CodecError(
+                f"control message '{kind}': field '{name}' must be {exc}, not {type(body[name]).__name__}"
+            ) from exc
     return cls(**values)  # type: ignore[arg-type]
 
 

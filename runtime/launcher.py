@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,20 +17,8 @@ from typing import TYPE_CHECKING, Any
 import zmq
 import zmq.asyncio
 
-from .control import (
-    Bound,
-    Bye,
-    Connect,
-    Done,
-    Go,
-    NodeFailed,
-    Ready,
-    Start,
-    Started,
-    Stats,
-    Stop,
-    WorkerMessage,
-)
+from .barrier import StartBarrier
+from .control import Bound, Bye, Done, NodeFailed, Ready, Started, Stats, Stop, WorkerMessage
 from .errors import GraphError
 from .graph import Graph, load_graph
 from .node import BackendSetting
@@ -117,6 +104,7 @@ class Launcher:
         self.spawner = Spawner(graph, self.agents, self.wiring, self.run_dir, overrides=self.overrides,
                                env=self.env, keys_dir=self.keys_dir, backend=backend)
         self.switchboard = Switchboard(self.wiring, self.keys_dir)
+        self.barrier = StartBarrier(self.agents, self.wiring, self.started, self.switchboard.send)
         self.publisher = StatsPublisher(graph, metrics_port=metrics_port)
         self.snapshots = self.publisher.snapshots  # the latest of each agent
         self.on_finish: Callable[[], None] | None = None
@@ -147,27 +135,8 @@ class Launcher:
         if self.on_control is not None:
             self.on_control(name, msg)
         match msg:
-            case Bound(endpoints=moved):
-                a.state = AgentState.BOUND
-                for old, new in moved.items():
-                    self.wiring.rebind(old, new)  # its host had the proposed port taken
-                if all(x.state is not AgentState.SPAWNED for x in self.agents.values()) or self.started.is_set():
-                    for x in self.agents.values():
-                        if x.state is AgentState.BOUND:
-                            await self.switchboard.send(x.name, Connect(self.wiring))
-            case Ready():
-                a.state = AgentState.READY
-                await self.switchboard.send(name, Start())
-            case Started():
-                # Sources and timers start only once every agent's nodes are set up (or at once after a restart).
-                a.state = AgentState.STARTED
-                if self.started.is_set():
-                    await self.switchboard.send(name, Go())
-                    a.state = AgentState.RUNNING
-                elif all(x.state is AgentState.STARTED for x in self.agents.values()):
-                    for x in self.agents.values():
-                        await self.switchboard.send(x.name, Go())
-                        x.state = AgentState.RUNNING
+            case Bound() | Ready() | Started():
+                await self.barrier.step(a, msg)
             case Stats(snapshot=snapshot):
                 await self.publisher.update(name, dict(snapshot), {x.name: x.restarts for x in self.agents.values()},
                                             self.failures)
@@ -262,10 +231,7 @@ class Launcher:
             return await self._stop(t_running or time.monotonic())
         finally:
             self.spawner.spares.drop()
-            for a in self.agents.values():
-                if a.proc is not None and a.proc.poll() is None:
-                    a.proc.kill()
-                    a.proc.wait()
+            self.spawner.kill_all()
             if self.remote is not None:
                 if not stopped:  # start-up failed or was cancelled: leave nothing running elsewhere
                     await self.remote.stop_parts(list(self.wiring.remote), timeout_s=3.0)
@@ -309,27 +275,8 @@ class Launcher:
             pending = late + [a.name for a in remote if a.state is AgentState.SPAWNED]
             for name, err in (await self.remote.stop_parts(pending, timeout_s=5.0)).items():
                 self.failures.append(Failure(FailureKind.DAEMON_STOP_FAILED, name, err))
-        for a in self.agents.values():
-            if a.proc is not None and a.proc.poll() is None:
-                if a.bye and not self.kill_requested:
-                    # It said goodbye (statistics sent, sockets closed) and is only exiting: a short
-                    # wait, then a kill that loses nothing.
-                    try:
-                        a.proc.wait(timeout=0.5)
-                        continue
-                    except subprocess.TimeoutExpired:
-                        log.info("agent '%s' said goodbye but had not exited: killed", a.name)
-                        a.proc.kill()
-                        continue
-                log.warning("agent '%s' did not stop in time: killed", a.name)
-                a.proc.kill()
-                self.failures.append(Failure(FailureKind.KILLED_AT_STOP, a.name))
-        for a in self.agents.values():
-            if a.proc is not None:
-                try:
-                    a.proc.wait(timeout=2)
-                except subprocess.TimeoutExpired:
-                    pass
+        for name in self.spawner.reap(patient=not self.kill_requested):
+            self.failures.append(Failure(FailureKind.KILLED_AT_STOP, name))
         view = merge_snapshots(self.snapshots)
         failed_nodes = [n for n, v in view["nodes"].items() if v.get("state") == "failed"]
         code = self.supervisor.exit_code(failed_nodes)
@@ -339,10 +286,8 @@ class Launcher:
     def kill_now(self) -> None:
         """Kill every local worker at once (a second Ctrl-C) and stop."""
         self.kill_requested = True
-        for a in self.agents.values():
-            if a.proc is not None and a.proc.poll() is None:
-                a.proc.kill()
-                self.failures.append(Failure(FailureKind.KILLED_BY_SIGNAL, a.name))
+        for name in self.spawner.kill_all(wait=False):
+            self.failures.append(Failure(FailureKind.KILLED_BY_SIGNAL, name))
         self.stop_requested.set()
 
 

@@ -18,8 +18,15 @@ __all__ = ["WorkerPlan", "Activation", "standby_ready_path", "PLAN_ENV"]
 PLAN_ENV = ("EDGELOOP_LOG", "EDGELOOP_METRICS")
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
-    "agent": str, "graph_text": str, "graph_file": str, "overrides": list, "wiring": dict, "incarnation": int,
-    "run_dir": str, "env": dict, "backend": (str, dict, type(None)),
+    "agent": str,
+    "graph_text": str,
+    "graph_file": str,
+    "overrides": list,
+    "wiring": dict,
+    "incarnation": int,
+    "run_dir": str,
+    "env": dict,
+    "backend": (str, dict, type(None)),
 }
 _REQUIRED = ("agent", "graph_text", "graph_file", "overrides", "wiring", "incarnation")
 
@@ -57,8 +64,10 @@ class WorkerPlan:
         bad = [k for k, t in _TYPES.items() if (k in d or k in _REQUIRED) and not _is(d.get(k), t)]
         extra = sorted(set(d) - set(_TYPES))
         if bad or extra:
-            raise GraphError(f"not a worker plan: bad or missing {', '.join(bad) or '-'}; "
-                             f"unknown {', '.join(map(str, extra)) or '-'}")
+            raise GraphError(
+                f"not a worker plan: bad or missing {', '.join(bad) or '-'}; "
+                f"unknown {', '.join(map(str, extra)) or '-'}"
+            )
         return cls(**d)
 
     @classmethod
@@ -84,7 +93,11 @@ class Activation:
     @classmethod
     def from_line(cls, line: str) -> Activation:
         d = json.loads(line)
-        if not isinstance(d, dict) or not _is(d.get("incarnation"), int) or not isinstance(d.get("wiring"), dict):
+        if (
+            not isinstance(d, dict)
+            or not _is(d.get("incarnation"), int)
+            or not isinstance(d.get("wiring"), dict)
+        ):
             raise GraphError(f"not a standby activation: {line[:200]!r}")
         return cls(d["incarnation"], d["wiring"])
 

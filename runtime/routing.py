@@ -56,8 +56,16 @@ class Router:
     `emit` sends, `finish` sends end of stream; `lossy_reader` / `bp_reader` deliver what arrives.
     """
 
-    def __init__(self, graph: Graph, agent: str, runners: Mapping[str, NodeRunner], clock: Clock, *,
-                 incarnation: int, stop_event: asyncio.Event) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        agent: str,
+        runners: Mapping[str, NodeRunner],
+        clock: Clock,
+        *,
+        incarnation: int,
+        stop_event: asyncio.Event,
+    ) -> None:
         self.graph = graph
         self.agent = agent
         self.runners = runners
@@ -106,15 +114,20 @@ class Router:
         self._tap = shadow(tap)
 
     # ----- sending -----
-    async def emit(self, node_id: str, port: str, payload: Payload, t_sense: int | None, origin: str = "") -> None:
+    async def emit(
+        self, node_id: str, port: str, payload: Payload, t_sense: int | None, origin: str = ""
+    ) -> None:
         route = self.routes.get((node_id, port))
         if route is None:
-            raise GraphError(f"node '{node_id}' emitted on output '{port}', which is not declared "
-                             f"(outputs: {', '.join(self.graph.outputs[node_id]) or 'none'})")
+            raise GraphError(
+                f"node '{node_id}' emitted on output '{port}', which is not declared "
+                f"(outputs: {', '.join(self.graph.outputs[node_id]) or 'none'})"
+            )
         now = time.time_ns() if self._wall else self.clock.now_ns()
         payload = to_wire_payload(payload)
-        msg = Message(route.topic, route.seq, now if t_sense is None else t_sense, now, payload,
-                      origin or route.topic)
+        msg = Message(
+            route.topic, route.seq, now if t_sense is None else t_sense, now, payload, origin or route.topic
+        )
         route.seq += 1
         route.sent += 1
         if route.local:
@@ -172,11 +185,15 @@ class Router:
 
     def outputs(self) -> dict[str, dict[str, int]]:
         """Per output topic: messages sent, send drops and bytes (for the worker's snapshot)."""
-        return {r.topic: {"sent": r.sent, "send_drops": r.send_drops, "bytes": r.bytes} for r in self.routes.values()}
+        return {
+            r.topic: {"sent": r.sent, "send_drops": r.send_drops, "bytes": r.bytes}
+            for r in self.routes.values()
+        }
 
     # ----- receiving -----
-    def _handle_frames(self, frames: list[Any], targets_for: Callable[[str], Targets | None]
-                       ) -> list[tuple[NodeRunner, str, Message]]:
+    def _handle_frames(
+        self, frames: list[Any], targets_for: Callable[[str], Targets | None]
+    ) -> list[tuple[NodeRunner, str, Message]]:
         try:
             kind, msg, inc = decode(frames)
         except CodecError as exc:

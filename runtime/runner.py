@@ -1,25 +1,23 @@
-"""One node inside a worker: its context, input queues, timers, timeouts, supervision of its hooks."""
+"""One node inside a worker: its input queues, arrival-order dispatch, timers, timeouts, supervision of its hooks."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 import time
 import traceback
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from .clock import Clock, SimClock, WallClock
+from .context import Emitter, NodeContext
 from .graph import TIMER_RE, InputSpec, NodeSpec, RestartSpec
-from .message import Message, Payload
+from .message import Message
 from .node import BackendSetting, Node
 from .qos import EdgeStats, InputQueue
 from .supervision import NodeState, RestartBudget
 from .tracking import FlowTracker
 
-__all__ = ["NodeRunner", "NodeContext", "NodeHost", "EmitFn"]
+__all__ = ["NodeRunner", "NodeHost"]
 
 _order = itertools.count()
 _YIELD_EVERY = 32  # messages a node may handle before its loop gives the others a turn
@@ -31,17 +29,9 @@ def _ns(ms: float) -> int:
     return int(round(ms * 1e6))
 
 
-#: emit(node id, output port, payload, t_sense (None: now), origin (the path's first topic, or "")).
-EmitFn = Callable[[str, str, Payload, int | None, str], Awaitable[None]]
-
-
-class NodeHost(Protocol):
-    """What a runner needs from the worker that owns it (`AgentWorker`, or a test's fake)."""
-
-    @property
-    def emit(self) -> EmitFn:
-        """Route one output message of a node."""
-        ...
+class NodeHost(Emitter, Protocol):
+    """What a runner needs from the worker that owns it (`AgentWorker`, or a test's fake): `emit`, and
+    word of its node's end."""
 
     async def node_finished(self, runner: NodeRunner) -> None:
         """The node ended (inputs closed, or a source returned): send end of stream on its outputs."""
@@ -50,35 +40,6 @@ class NodeHost(Protocol):
     async def node_failed(self, runner: NodeRunner) -> None:
         """The node failed beyond its restart policy (`runner.last_error` says why)."""
         ...
-
-
-class NodeContext:
-    """The `ctx` a node sees: emit, params, clock, log, stop_event, counter."""
-
-    def __init__(self, runner: NodeRunner, params: Any, clock: Clock, stop_event: asyncio.Event,
-                 backend_override: BackendSetting | None) -> None:
-        self._host = runner.host
-        self.node_id = runner.node_id
-        self.params = params
-        self.clock = clock
-        self.log = logging.LoggerAdapter(logging.getLogger("edgeloop.node"), {"node": runner.node_id})
-        self.stop_event = stop_event
-        self.counters: dict[str, float] = defaultdict(float)
-        #: The graph-level (or `edgeloop run --backend`) hardware backend override, or None: inference
-        #: nodes apply it on top of their own `backend` parameter.
-        self.backend_override = backend_override
-
-    async def emit(self, port: str, payload: Payload, *, t_sense: int | Message | None = None) -> None:
-        if isinstance(t_sense, Message):
-            await self._host.emit(self.node_id, port, payload, t_sense.t_sense_ns, t_sense.origin or t_sense.topic)
-        else:
-            await self._host.emit(self.node_id, port, payload, t_sense, "")
-
-    def counter(self, name: str, value: float = 1.0) -> None:
-        self.counters[name] += value
-
-    def gauge(self, name: str, value: float) -> None:
-        self.counters[name] = float(value)
 
 
 class NodeRunner:
@@ -101,7 +62,7 @@ class NodeRunner:
         self.clock = clock
         self.stop_event = stop_event
         self.node: Node = cls()
-        self.ctx = NodeContext(self, params, clock, stop_event, backend_override)
+        self.ctx = NodeContext(host, spec.id, params, clock, stop_event, backend_override)
         self.queues: dict[str, InputQueue] = {}
         self.stats: dict[str, EdgeStats] = {}
         self.timers: dict[str, float] = {}  # port -> period (s)

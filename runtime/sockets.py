@@ -31,7 +31,9 @@ class AgentSockets:
     other workers had to move). `rebound` maps each proposed tcp endpoint found taken to the one bound.
     """
 
-    def __init__(self, agent: str, graph: Graph, wiring: Wiring, zctx: zmq.asyncio.Context, keys_dir: Path) -> None:
+    def __init__(
+        self, agent: str, graph: Graph, wiring: Wiring, zctx: zmq.asyncio.Context, keys_dir: Path
+    ) -> None:
         self.agent = agent
         self.graph = graph
         self.wiring = wiring
@@ -57,8 +59,11 @@ class AgentSockets:
         path = self.keys_dir / f"{name}.key{'_secret' if secret else ''}"
         if not path.is_file():
             what = "secret key" if secret else "public key"
-            fix = (f"run `edgeloop keys {name} --dir {self.keys_dir}` on this host" if secret else
-                   f"copy {name}.key (public) from the host that made it")
+            fix = (
+                f"run `edgeloop keys {name} --dir {self.keys_dir}` on this host"
+                if secret
+                else f"copy {name}.key (public) from the host that made it"
+            )
             raise TransportError(f"agent '{self.agent}': CURVE {what} {path} is missing; {fix}")
         return path
 
@@ -68,7 +73,9 @@ class AgentSockets:
     def bind(self, sock: zmq.asyncio.Socket, ep: str) -> None:
         """Bind `ep` (a CURVE server across hosts); a taken tcp port is replaced by a free one and reported."""
         if self.is_curve(ep):
-            self._auths.append(configure_curve_server(sock, self.curve_key(self.agent, secret=True), self.keys_dir))
+            self._auths.append(
+                configure_curve_server(sock, self.curve_key(self.agent, secret=True), self.keys_dir)
+            )
         addr = self.wiring.bind.get(ep, ep)
         try:
             sock.bind(addr)
@@ -105,8 +112,10 @@ class AgentSockets:
                 while True:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        raise GraphError(f"agent '{self.agent}': a peer did not accept connections within "
-                                         f"{timeout_s:.0f} s ({s.getsockopt(zmq.LAST_ENDPOINT)!r})")
+                        raise GraphError(
+                            f"agent '{self.agent}': a peer did not accept connections within "
+                            f"{timeout_s:.0f} s ({s.getsockopt(zmq.LAST_ENDPOINT)!r})"
+                        )
                     if await mon.poll(int(remaining * 1000)):
                         evt = await mon.recv_multipart()
                         if int.from_bytes(evt[0][:2], "little") == zmq.EVENT_CONNECTED:

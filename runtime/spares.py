@@ -28,8 +28,13 @@ class Spares:
     interpreters importing at once would take the cores from the running agents.
     """
 
-    def __init__(self, agents: Mapping[str, AgentProc], standby: set[str],
-                 start: Callable[[AgentProc], subprocess.Popen[bytes]], plan_path: Callable[[AgentProc], Path]) -> None:
+    def __init__(
+        self,
+        agents: Mapping[str, AgentProc],
+        standby: set[str],
+        start: Callable[[AgentProc], subprocess.Popen[bytes]],
+        plan_path: Callable[[AgentProc], Path],
+    ) -> None:
         self.agents = agents
         self.standby = standby  # names of the local agents with `standby: true`
         self._start = start
@@ -47,12 +52,17 @@ class Spares:
                 return
             # A spare that exits before it is needed could not load the graph: its log says why.
             # Restarts then start a fresh worker, as without standby; no more spares for this agent.
-            log.warning("agent '%s': its standby worker exited (code %s); restarts will start a new "
-                        "process instead", a.name, a.spare.returncode)
+            log.warning(
+                "agent '%s': its standby worker exited (code %s); restarts will start a new process instead",
+                a.name,
+                a.spare.returncode,
+            )
             a.spare, a.spare_failed = None, True
             return
         if time.monotonic() - running_since < _SETTLE_S or any(
-                x.spare is not None and x.spare.poll() is None and not self._ready(x) for x in self.agents.values()):
+            x.spare is not None and x.spare.poll() is None and not self._ready(x)
+            for x in self.agents.values()
+        ):
             return
         standby_ready_path(self._plan_path(a)).unlink(missing_ok=True)
         a.spare = self._start(a)

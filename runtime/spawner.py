@@ -1,8 +1,9 @@
-"""Bringing an agent's worker into being: a local process (`python -m runtime.worker PLAN`), a warm spare
-taking over, or a deploy to the agent's daemon on another host."""
+"""Agents' workers as processes: a local one (`python -m runtime.worker PLAN`), a warm spare taking over, or
+a deploy to the agent's daemon on another host; and the local ones reaped at the end."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Spawner"]
 
+log = logging.getLogger("edgeloop.launcher")
+_BYE_EXIT_S = 0.5  # a worker that said goodbye exits within this, or is killed (nothing is lost)
+_REAP_S = 2.0
+
 
 class Spawner:
     """Starts agents' workers with the run's plan: graph, `--set` overrides, wiring, backend override.
@@ -31,10 +36,20 @@ class Spawner:
     part, through `remote` (set once the fleet is joined). Plans are written under `run_dir`.
     """
 
-    def __init__(self, graph: Graph, agents: dict[str, AgentProc], wiring: Wiring, run_dir: Path, *,
-                 overrides: list[str], env: dict[str, str], keys_dir: Path,
-                 backend: BackendSetting | None = None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        agents: dict[str, AgentProc],
+        wiring: Wiring,
+        run_dir: Path,
+        *,
+        overrides: list[str],
+        env: dict[str, str],
+        keys_dir: Path,
+        backend: BackendSetting | None = None,
+    ) -> None:
         self.graph = graph
+        self.agents = agents
         self.wiring = wiring
         self.run_dir = run_dir
         self.overrides = overrides
@@ -42,9 +57,12 @@ class Spawner:
         self.keys_dir = keys_dir
         self.backend = backend
         self.remote: RemoteAgents | None = None
-        self.spares = Spares(agents, {n for n, s in graph.agents.items() if s.standby},
-                             lambda a: self._start_local(a, "standby", standby=True),
-                             lambda a: self._plan_path(a, "standby"))
+        self.spares = Spares(
+            agents,
+            {n for n, s in graph.agents.items() if s.standby},
+            lambda a: self._start_local(a, "standby", standby=True),
+            lambda a: self._plan_path(a, "standby"),
+        )
 
     def spawn(self, a: AgentProc) -> None:
         """Start agent `a`'s current incarnation: a new local process, or a deploy to its daemon."""
@@ -52,7 +70,9 @@ class Spawner:
             a.spawned(time.monotonic())
             a.last_msg, a.remote_exit = 0.0, None
             if self.remote is not None:
-                env = {k: v for k, v in self.env.items() if k in PLAN_ENV}  # nothing else of ours leaves this host
+                env = {
+                    k: v for k, v in self.env.items() if k in PLAN_ENV
+                }  # nothing else of ours leaves this host
                 plan = self._plan(a, "", "", env)
                 self.remote.deploy(a.name, plan.to_dict(), self.graph.source_text, a.incarnation)
             return
@@ -64,9 +84,56 @@ class Spawner:
         if not self.spares.activate(a, self.wiring.to_dict()):
             self.spawn(a)
 
+    def reap(self, *, patient: bool) -> list[str]:
+        """Stop what is left of the local workers at the end of a run; returns the agents killed unready.
+
+        With `patient`, a worker that said goodbye (statistics sent, sockets closed) and is only exiting
+        gets a short wait, then a kill that loses nothing; any other is killed at once."""
+        killed = []
+        for a in self.agents.values():
+            if a.proc is not None and a.proc.poll() is None:
+                if a.bye and patient:
+                    try:
+                        a.proc.wait(timeout=_BYE_EXIT_S)
+                        continue
+                    except subprocess.TimeoutExpired:
+                        log.info("agent '%s' said goodbye but had not exited: killed", a.name)
+                        a.proc.kill()
+                        continue
+                log.warning("agent '%s' did not stop in time: killed", a.name)
+                a.proc.kill()
+                killed.append(a.name)
+        for a in self.agents.values():
+            if a.proc is not None:
+                try:
+                    a.proc.wait(timeout=_REAP_S)
+                except subprocess.TimeoutExpired:
+                    pass
+        return killed
+
+    def kill_all(self, *, wait: bool = True) -> list[str]:
+        """Kill every local worker still running (and wait for it); returns their agents."""
+        killed = []
+        for a in self.agents.values():
+            if a.proc is not None and a.proc.poll() is None:
+                a.proc.kill()
+                if wait:
+                    a.proc.wait()
+                killed.append(a.name)
+        return killed
+
     def _plan(self, a: AgentProc, graph_text: str, run_dir: str, env: dict[str, str]) -> WorkerPlan:
-        return WorkerPlan(a.name, graph_text, self.graph.filename, self.overrides, self.wiring.to_dict(),
-                          a.incarnation, run_dir, env, self.backend)
+        return WorkerPlan(
+            a.name,
+            graph_text,
+            self.graph.filename,
+            self.overrides,
+            self.wiring.to_dict(),
+            a.incarnation,
+            run_dir,
+            env,
+            self.backend,
+        )
 
     def _start_local(self, a: AgentProc, tag: str, *, standby: bool = False) -> subprocess.Popen[bytes]:
         path = self._plan_path(a, tag)
@@ -74,8 +141,9 @@ class Spawner:
         env = {**os.environ, **self.env, **self._worker_env(), "EDGELOOP_PARENT_PID": str(os.getpid())}
         cmd = [sys.executable, "-m", "runtime.worker", *(["--standby"] if standby else []), str(path)]
         # Own session: a terminal Ctrl-C reaches only the launcher, which stops the workers in order.
-        return subprocess.Popen(cmd, env=env, start_new_session=True,
-                                stdin=subprocess.PIPE if standby else None)
+        return subprocess.Popen(
+            cmd, env=env, start_new_session=True, stdin=subprocess.PIPE if standby else None
+        )
 
     def _plan_path(self, a: AgentProc, tag: str) -> Path:
         return self.run_dir / f"plan-{a.name}-{tag}.json"

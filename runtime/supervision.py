@@ -12,8 +12,16 @@ from enum import StrEnum
 from .errors import GraphError
 from .graph import RestartSpec
 
-__all__ = ["NodeState", "AgentState", "RestartBudget", "FailureKind", "Failure", "AgentProc", "Supervisor",
-           "run_exit_code"]
+__all__ = [
+    "NodeState",
+    "AgentState",
+    "RestartBudget",
+    "FailureKind",
+    "Failure",
+    "AgentProc",
+    "Supervisor",
+    "run_exit_code",
+]
 
 log = logging.getLogger("edgeloop.launcher")
 #: A remote worker silent this long while its daemon is stale or offline counts as gone (its host is cut off).
@@ -148,8 +156,13 @@ class AgentProc:
 
         A local worker counts if it exited non-zero without a goodbye; a remote one is `exited` only
         if it died unasked (a stopped one said goodbye or was stopped through its daemon)."""
-        died = (self.proc is not None and self.proc.returncode not in (0, None) and not self.bye
-                or self.remote and self.state is AgentState.EXITED)
+        died = (
+            self.proc is not None
+            and self.proc.returncode not in (0, None)
+            and not self.bye
+            or self.remote
+            and self.state is AgentState.EXITED
+        )
         return bool(died) and self.restart_at is None and self.restart.policy == "never"
 
 
@@ -157,8 +170,14 @@ class Supervisor:
     """The launcher's judgement of its agents: exits seen, failures recorded, restarts scheduled per
     policy, and the run's exit code. It starts nothing: the launcher restarts what `due` returns."""
 
-    def __init__(self, agents: Mapping[str, AgentProc], stop_requested: asyncio.Event, *,
-                 startup_timeout_s: float = 60.0, remote_silence_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        agents: Mapping[str, AgentProc],
+        stop_requested: asyncio.Event,
+        *,
+        startup_timeout_s: float = 60.0,
+        remote_silence_s: float = 10.0,
+    ) -> None:
         self.agents = agents
         self.stop_requested = stop_requested  # once set, exits are expected: no failure, no restart
         self.startup_timeout_s = startup_timeout_s
@@ -182,7 +201,9 @@ class Supervisor:
             return False
         delay = a.budget.take(now)
         if delay is None:
-            self.failures.append(Failure(FailureKind.GAVE_UP, a.name, f"{pol.max_restarts} restarts in {pol.window_s} s"))
+            self.failures.append(
+                Failure(FailureKind.GAVE_UP, a.name, f"{pol.max_restarts} restarts in {pol.window_s} s")
+            )
             return False
         a.restart_at = now + delay
         log.warning("agent '%s' exited (code %s); restarting in %.0f ms", a.name, code, delay * 1000)
@@ -206,7 +227,9 @@ class Supervisor:
             return
         a.remote_exit = (code, reason)
 
-    def remote_down(self, a: AgentProc, now: float, *, started: bool, daemon: str) -> tuple[int | None, str] | None:
+    def remote_down(
+        self, a: AgentProc, now: float, *, started: bool, daemon: str
+    ) -> tuple[int | None, str] | None:
         """Why remote agent `a` counts as exited now (exit code or None, reason), or None while it looks
         alive; `daemon` is its daemon's liveness (online, stale, offline, unknown)."""
         if a.remote_exit is not None:
@@ -227,16 +250,22 @@ class Supervisor:
         for a in self.agents.values():
             if a.state is AgentState.EXITED and a.restart_at is None:
                 if a.remote:
-                    return GraphError(f"agent '{a.name}' (on {hosts.get(a.name)}) exited during start-up: {a.reason}")
-                return GraphError(f"agent '{a.name}' exited during start-up (code "
-                                  f"{a.proc.returncode if a.proc else '?'}); its log above says why")
+                    return GraphError(
+                        f"agent '{a.name}' (on {hosts.get(a.name)}) exited during start-up: {a.reason}"
+                    )
+                return GraphError(
+                    f"agent '{a.name}' exited during start-up (code "
+                    f"{a.proc.returncode if a.proc else '?'}); its log above says why"
+                )
         return None
 
     def exit_code(self, failed_nodes: Iterable[str]) -> int:
         return run_exit_code(self.failures, failed_nodes, self.agents.values())
 
 
-def run_exit_code(failures: Iterable[Failure], failed_nodes: Iterable[str], agents: Iterable[AgentProc]) -> int:
+def run_exit_code(
+    failures: Iterable[Failure], failed_nodes: Iterable[str], agents: Iterable[AgentProc]
+) -> int:
     """0 for a clean run; 1 if a node failed, an agent's restart budget ran out, or one died for good."""
     failed = any(True for _ in failed_nodes) or any(f.fails_run for f in failures)
     return 1 if failed or any(a.died_for_good for a in agents) else 0

@@ -53,7 +53,9 @@ class Switchboard:
             s.setsockopt(zmq.HEARTBEAT_IVL, 1000)
             s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
             if w.curve:
-                self._auth = configure_curve_server(s, self.keys_dir / f"{LAUNCHER_KEY}.key_secret", self.keys_dir)
+                self._auth = configure_curve_server(
+                    s, self.keys_dir / f"{LAUNCHER_KEY}.key_secret", self.keys_dir
+                )
         s.bind(w.bind.get(w.control, w.control))
 
     async def send(self, agent: str, msg: ControlMessage) -> None:

@@ -51,8 +51,9 @@ class StatsPublisher:
     def view(self) -> dict[str, Any]:
         return merge_snapshots(self.snapshots)
 
-    async def update(self, agent: str, snapshot: dict[str, Any], restarts: dict[str, int],
-                     failures: list[Failure]) -> None:
+    async def update(
+        self, agent: str, snapshot: dict[str, Any], restarts: dict[str, int], failures: list[Failure]
+    ) -> None:
         """A worker's new snapshot: tell `on_stats`, and the PUB at most every 0.25 s."""
         self.snapshots[agent] = snapshot
         view = self.view()
@@ -85,8 +86,13 @@ def _tool_wiring(wiring: Wiring) -> Wiring:
     return w
 
 
-def fleet_summary(graph_name: str, agents: Mapping[str, AgentProc], snapshots: Mapping[str, dict[str, Any]],
-                  prev: dict[str, tuple[int, float]], n_failures: int) -> dict[str, Any]:
+def fleet_summary(
+    graph_name: str,
+    agents: Mapping[str, AgentProc],
+    snapshots: Mapping[str, dict[str, Any]],
+    prev: dict[str, tuple[int, float]],
+    n_failures: int,
+) -> dict[str, Any]:
     """Per-agent rates, drops and health for the broker (~2 Hz); counts only, no NaN (JSON).
 
     `prev` keeps (received, time) per agent between calls, for the rates."""
@@ -101,11 +107,18 @@ def fleet_summary(graph_name: str, agents: Mapping[str, AgentProc], snapshots: M
         prev[a.name] = (received, now)
         failed = sorted(n for n, v in snap.get("nodes", {}).items() if v.get("state") == "failed")
         out[a.name] = {
-            "state": a.state.value, "remote": a.remote, "incarnation": a.incarnation, "restarts": a.restarts,
-            "received": received, "dropped": int(sum(e.get("dropped", 0) for e in edges)),
-            "rate_hz": round(rate, 3), "cpu_s": round(float(snap.get("cpu_s", 0.0)), 3),
-            "rss": int(snap.get("rss", 0)), "failed_nodes": failed,
-            "healthy": a.state in (AgentState.RUNNING, AgentState.DONE) and not failed}
+            "state": a.state.value,
+            "remote": a.remote,
+            "incarnation": a.incarnation,
+            "restarts": a.restarts,
+            "received": received,
+            "dropped": int(sum(e.get("dropped", 0) for e in edges)),
+            "rate_hz": round(rate, 3),
+            "cpu_s": round(float(snap.get("cpu_s", 0.0)), 3),
+            "rss": int(snap.get("rss", 0)),
+            "failed_nodes": failed,
+            "healthy": a.state in (AgentState.RUNNING, AgentState.DONE) and not failed,
+        }
     return {"graph": graph_name, "agents": out, "failures": n_failures}
 
 

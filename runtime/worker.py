@@ -61,8 +61,9 @@ class _NodeFilter(logging.Filter):
 def setup_logging(agent: str) -> None:
     """Log to stderr as `time level [agent/node] message`, at `$EDGELOOP_LOG` (default INFO)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s [%(agent)s/%(node)s] %(message)s",
-                                           "%H:%M:%S"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)-7s [%(agent)s/%(node)s] %(message)s", "%H:%M:%S")
+    )
     handler.addFilter(_NodeFilter(agent))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -77,8 +78,9 @@ async def serve(plan: WorkerPlan, graph: Graph | None = None) -> int:
     graph = graph or load_graph(plan.graph_file, plan.overrides, text=plan.graph_text)
     wiring = Wiring.from_dict(plan.wiring)
     zctx = zmq.asyncio.Context()
-    worker = AgentWorker(graph, plan.agent, wiring, incarnation=plan.incarnation, zctx=zctx,
-                         backend_override=plan.backend)
+    worker = AgentWorker(
+        graph, plan.agent, wiring, incarnation=plan.incarnation, zctx=zctx, backend_override=plan.backend
+    )
     ctl = zctx.socket(zmq.DEALER)
     ctl.setsockopt(zmq.LINGER, 200)
     ctl.setsockopt(zmq.IDENTITY, plan.agent.encode())
@@ -88,8 +90,11 @@ async def serve(plan: WorkerPlan, graph: Graph | None = None) -> int:
         ctl.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
         if wiring.curve:
             try:
-                configure_curve_client(ctl, worker.sockets.curve_key(plan.agent, secret=True),
-                                       worker.sockets.curve_key(LAUNCHER_KEY))
+                configure_curve_client(
+                    ctl,
+                    worker.sockets.curve_key(plan.agent, secret=True),
+                    worker.sockets.curve_key(LAUNCHER_KEY),
+                )
             except TransportError as exc:
                 log.error("%s", exc)
                 ctl.close(linger=0)

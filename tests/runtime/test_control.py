@@ -37,11 +37,23 @@ from runtime.graph import load_graph
 from runtime.launcher import Launcher
 from runtime.wiring import Wiring
 
-WIRING = Wiring("ipc:///tmp/x/control.sock", {"a": "tcp://10.0.0.2:5000"}, {"n/in": "tcp://10.0.0.2:5001"},
-                {"tcp://10.0.0.2:5000": "tcp://0.0.0.0:5000"}, {"a": "ipc:///tmp/x/tap-a.sock"},
-                "ipc:///tmp/x/telemetry.sock", True, ["a"])
-SNAPSHOT = {"agent": "a", "pid": 7, "cpu_s": 0.5, "nodes": {"n": {"state": "running", "counters": {"x": 1.0}}},
-            "edges": {"s/out -> n/in": {"received": 3, "latency": {"p50_us": float("nan")}}}}
+WIRING = Wiring(
+    "ipc:///tmp/x/control.sock",
+    {"a": "tcp://10.0.0.2:5000"},
+    {"n/in": "tcp://10.0.0.2:5001"},
+    {"tcp://10.0.0.2:5000": "tcp://0.0.0.0:5000"},
+    {"a": "ipc:///tmp/x/tap-a.sock"},
+    "ipc:///tmp/x/telemetry.sock",
+    True,
+    ["a"],
+)
+SNAPSHOT = {
+    "agent": "a",
+    "pid": 7,
+    "cpu_s": 0.5,
+    "nodes": {"n": {"state": "running", "counters": {"x": 1.0}}},
+    "edges": {"s/out -> n/in": {"received": 3, "latency": {"p50_us": float("nan")}}},
+}
 
 MESSAGES: list[ControlMessage] = [
     Bound("a", 0, 1234, {}),
@@ -99,30 +111,39 @@ def _pack(**body: Any) -> bytes:
     return bytes(msgpack.packb(body))
 
 
-@pytest.mark.parametrize(("frame", "match"), [
-    (b"", "not msgpack"),
-    (b"\xc1", "not msgpack"),
-    (_pack(t="go") + b"\x00", "not msgpack"),  # trailing bytes
-    (b"\xd9\x02\xff\xfe", "not msgpack"),  # a str that is not UTF-8
-    (msgpack.packb(["go"]), "not a map"),
-    (msgpack.packb(msgpack.ExtType(1, b"x")), "not a map"),
-    (_pack(kind="go"), "unknown kind None"),
-    (_pack(t="launch"), "unknown kind 'launch'"),
-    (_pack(t=1), "unknown kind 1"),
-    (_pack(t="ready", agent="a"), "lacks field 'incarnation'"),
-    (_pack(t="ready", agent="a", incarnation=0, extra=1), "unknown fields: extra"),
-    (_pack(t="ready", agent="a", incarnation=True), "'incarnation' must be an integer"),
-    (_pack(t="ready", agent="a", incarnation="0"), "'incarnation' must be an integer"),
-    (_pack(t="ready", agent=b"a", incarnation=0), "'agent' must be a string"),
-    (_pack(t="bound", agent="a", incarnation=0, pid=1, endpoints={"x": 2}), "'endpoints' must be a map of strings"),
-    (_pack(t="bound", agent="a", incarnation=0, pid=1, endpoints=[]), "'endpoints' must be a map of strings"),
-    (_pack(t="stats", agent="a", incarnation=0, snapshot=[1]), "'snapshot' must be a map"),
-    (_pack(t="bye", agent="a", incarnation=0, code=0.0, snapshot={}), "'code' must be an integer"),
-    (_pack(t="connect", wiring={"control": "x"}), "'wiring' must be a wiring"),
-    (_pack(t="connect", wiring={**WIRING.to_dict(), "curve": 1}), "'wiring' must be a wiring"),
-    (_pack(t="connect", wiring={**WIRING.to_dict(), "inbox": {"a": 5}}), "'wiring' must be a wiring"),
-    (_pack(t="go", agent="a"), "unknown fields: agent"),
-])
+@pytest.mark.parametrize(
+    ("frame", "match"),
+    [
+        (b"", "not msgpack"),
+        (b"\xc1", "not msgpack"),
+        (_pack(t="go") + b"\x00", "not msgpack"),  # trailing bytes
+        (b"\xd9\x02\xff\xfe", "not msgpack"),  # a str that is not UTF-8
+        (msgpack.packb(["go"]), "not a map"),
+        (msgpack.packb(msgpack.ExtType(1, b"x")), "not a map"),
+        (_pack(kind="go"), "unknown kind None"),
+        (_pack(t="launch"), "unknown kind 'launch'"),
+        (_pack(t=1), "unknown kind 1"),
+        (_pack(t="ready", agent="a"), "lacks field 'incarnation'"),
+        (_pack(t="ready", agent="a", incarnation=0, extra=1), "unknown fields: extra"),
+        (_pack(t="ready", agent="a", incarnation=True), "'incarnation' must be an integer"),
+        (_pack(t="ready", agent="a", incarnation="0"), "'incarnation' must be an integer"),
+        (_pack(t="ready", agent=b"a", incarnation=0), "'agent' must be a string"),
+        (
+            _pack(t="bound", agent="a", incarnation=0, pid=1, endpoints={"x": 2}),
+            "'endpoints' must be a map of strings",
+        ),
+        (
+            _pack(t="bound", agent="a", incarnation=0, pid=1, endpoints=[]),
+            "'endpoints' must be a map of strings",
+        ),
+        (_pack(t="stats", agent="a", incarnation=0, snapshot=[1]), "'snapshot' must be a map"),
+        (_pack(t="bye", agent="a", incarnation=0, code=0.0, snapshot={}), "'code' must be an integer"),
+        (_pack(t="connect", wiring={"control": "x"}), "'wiring' must be a wiring"),
+        (_pack(t="connect", wiring={**WIRING.to_dict(), "curve": 1}), "'wiring' must be a wiring"),
+        (_pack(t="connect", wiring={**WIRING.to_dict(), "inbox": {"a": 5}}), "'wiring' must be a wiring"),
+        (_pack(t="go", agent="a"), "unknown fields: agent"),
+    ],
+)
 def test_malformed_frames_raise_codec_error(frame: bytes, match: str) -> None:
     with pytest.raises(CodecError, match=match):
         decode(frame)
@@ -135,6 +156,7 @@ def test_an_unencodable_snapshot_is_a_codec_error() -> None:
 
 # ----- the launcher keeps running when a peer sends garbage to its control socket -----
 
+
 async def _until(cond: Callable[[], bool], task: asyncio.Task[Any], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not cond():
@@ -144,12 +166,18 @@ async def _until(cond: Callable[[], bool], task: asyncio.Task[Any], timeout_s: f
 
 
 async def test_launcher_counts_and_drops_malformed_control_frames(tmp_path: Path) -> None:
-    launcher = Launcher(load_graph("ctl.yaml", text="""
+    launcher = Launcher(
+        load_graph(
+            "ctl.yaml",
+            text="""
 name: ctl
 nodes:
   - {id: src, uses: source.counter, params: {count: 100000, rate_hz: 200}}
   - {id: sink, uses: sink.counter, inputs: {in: src/out}}
-"""), env={"EDGELOOP_LOG": "ERROR"})
+""",
+        ),
+        env={"EDGELOOP_LOG": "ERROR"},
+    )
     task = asyncio.create_task(launcher.run(None))
     seen: list[tuple[str, ControlMessage]] = []
     ctx = zmq.asyncio.Context()
@@ -173,7 +201,9 @@ nodes:
         await _until(lambda: launcher.control_dropped >= len(garbage), task, 10, "the dropped count")
         # Traffic from the real worker still flows after the garbage.
         n = sum(1 for name, _ in seen if name == "main")
-        await _until(lambda: sum(1 for name, _ in seen if name == "main") > n, task, 10, "more worker messages")
+        await _until(
+            lambda: sum(1 for name, _ in seen if name == "main") > n, task, 10, "more worker messages"
+        )
     finally:
         launcher.stop_requested.set()
         result = await asyncio.wait_for(task, 15)

@@ -82,8 +82,16 @@ async def make() -> AsyncIterator[Make]:
         host = FakeHost()
         checked: NodeHost = host  # the fake satisfies the protocol the worker implements
         spec = NodeSpec(id="rec", uses="test:Recorder", inputs={"a": "up/a", "b": "up/b"})
-        r = NodeRunner(checked, spec, Recorder, Recorder.Params(), restart or RestartSpec(), WallClock(),
-                       stop_event=asyncio.Event(), **kw)
+        r = NodeRunner(
+            checked,
+            spec,
+            Recorder,
+            Recorder.Params(),
+            restart or RestartSpec(),
+            WallClock(),
+            stop_event=asyncio.Event(),
+            **kw,
+        )
         runners.append(r)
         return r, host
 
@@ -164,7 +172,9 @@ async def test_a_setup_that_keeps_failing_fails_the_node(make: Make) -> None:
     Recorder.setup_failures = 5
     r, host = make(RestartSpec(policy="on-failure", max_restarts=1, backoff_ms=0))
     await r.start()
-    assert r.state is NodeState.FAILED and host.failed == [("rec", "setup after restart: setup failing on purpose")]
+    assert r.state is NodeState.FAILED and host.failed == [
+        ("rec", "setup after restart: setup failing on purpose")
+    ]
 
 
 async def test_the_context_carries_the_backend_override(make: Make) -> None:

@@ -20,8 +20,9 @@ from runtime.supervision import (
 
 
 def test_restart_budget_doubles_its_delay_and_runs_out_within_the_window() -> None:
-    b = RestartBudget(RestartSpec(policy="on-failure", max_restarts=4, window_s=10.0, backoff_ms=100,
-                                  backoff_max_ms=300))
+    b = RestartBudget(
+        RestartSpec(policy="on-failure", max_restarts=4, window_s=10.0, backoff_ms=100, backoff_max_ms=300)
+    )
     assert [b.take(t) for t in (0.0, 1.0, 2.0, 3.0)] == [0.1, 0.2, 0.3, 0.3]
     assert b.take(4.0) is None  # four restarts within 10 s: spent
     assert b.take(10.5) == 0.3  # the first left the window: one more is allowed (three still inside)
@@ -44,8 +45,11 @@ def test_an_exit_is_a_failure_and_a_restart_until_the_budget_is_spent() -> None:
     a.state = AgentState.RUNNING
     sup.exited(a, -9, "code -9", now=101.0)
     assert a.restart_at is None  # spent: given up
-    assert [f.kind for f in sup.failures] == [FailureKind.AGENT_EXITED, FailureKind.AGENT_EXITED,
-                                               FailureKind.GAVE_UP]
+    assert [f.kind for f in sup.failures] == [
+        FailureKind.AGENT_EXITED,
+        FailureKind.AGENT_EXITED,
+        FailureKind.GAVE_UP,
+    ]
     assert sup.failures[-1].message == "agent 'a': gave up after 1 restarts in 60.0 s"
     assert sup.exit_code([]) == 1
 
@@ -78,8 +82,10 @@ def test_a_silent_remote_agent_counts_as_exited() -> None:
     sup = Supervisor(agents, asyncio.Event(), remote_silence_s=10.0)
     a.last_msg = 100.0
     assert sup.remote_down(a, 105.0, started=True, daemon="online") is None
-    assert sup.remote_down(a, 103.0, started=True, daemon="offline") == (None, "no statistics for 3.0 s "
-                                                                          "(its daemon is offline)")
+    assert sup.remote_down(a, 103.0, started=True, daemon="offline") == (
+        None,
+        "no statistics for 3.0 s (its daemon is offline)",
+    )
     sup.remote_exit("a", a.incarnation + 1, 1, "an older report")  # another incarnation: ignored
     assert a.remote_exit is None
     sup.remote_exit("a", None, 2, "exited with code 2")
@@ -92,5 +98,7 @@ def test_the_exit_code_comes_from_the_records_not_their_text() -> None:
     assert run_exit_code([odd], ["n"], []) == 1  # a failed node in the statistics is what counts
     assert run_exit_code([Failure(FailureKind.GAVE_UP, "a", "5 restarts in 60 s")], [], []) == 1
     assert str(odd) == "node 'n' (a): it gave up on its input"
-    assert {str(Failure(k, "a", "x")) for k in FailureKind} >= {"agent 'a' killed at stop",
-                                                                "agent 'a' killed (second Ctrl-C)"}
+    assert {str(Failure(k, "a", "x")) for k in FailureKind} >= {
+        "agent 'a' killed at stop",
+        "agent 'a' killed (second Ctrl-C)",
+    }

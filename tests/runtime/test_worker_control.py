@@ -101,8 +101,17 @@ async def test_the_control_loop_runs_the_barrier_and_ignores_bad_commands(tmp_pa
 
 
 def test_a_plan_round_trips_with_its_backend_and_rejects_strangers() -> None:
-    plan = WorkerPlan("a", "text", "g.yaml", ["n.p=1"], {"control": "ipc://x"}, 2, "/run", {"EDGELOOP_LOG": "INFO"},
-                      {"kind": "rram", "adc_bits": 6})
+    plan = WorkerPlan(
+        "a",
+        "text",
+        "g.yaml",
+        ["n.p=1"],
+        {"control": "ipc://x"},
+        2,
+        "/run",
+        {"EDGELOOP_LOG": "INFO"},
+        {"kind": "rram", "adc_bits": 6},
+    )
     back = WorkerPlan.from_json(plan.to_json())
     assert back == plan and back.backend == {"kind": "rram", "adc_bits": 6}
     assert WorkerPlan.from_dict({**plan.to_dict(), "backend": None}).backend is None
