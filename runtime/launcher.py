@@ -1,4 +1,4 @@
-"""Launcher and supervisor: one worker per agent (here, or deployed to other hosts), control, restarts, stop."""
+"""The launcher: runs a graph's agents (here, or deployed to other hosts) through start-up, supervision and stop."""
 
 from __future__ import annotations
 

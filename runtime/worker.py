@@ -23,6 +23,7 @@ from .control import (
     Connect,
     Done,
     Go,
+    LauncherMessage,
     NodeFailed,
     Ready,
     Start,
@@ -128,15 +129,7 @@ async def serve(plan: WorkerPlan, graph: Graph | None = None) -> int:
                 break
             timeout_ms = max(0, int((heartbeat_at - time.monotonic()) * 1000))
             if await ctl.poll(min(timeout_ms, _POLL_MS)):
-                frames = await ctl.recv_multipart()
-                try:
-                    if len(frames) != 1:
-                        raise CodecError(f"a control message is one frame, not {len(frames)}")
-                    cmd = decode_from_launcher(frames[0])
-                except CodecError as exc:
-                    log.warning("ignored a control message: %s", exc)
-                    continue
-                match cmd:
+                match _command(await ctl.recv_multipart()):
                     case Connect(wiring=moved):
                         worker.connect_routes(moved)
                         await worker.wait_connected()
@@ -177,6 +170,17 @@ async def serve(plan: WorkerPlan, graph: Graph | None = None) -> int:
             # teardown, which waits for every thread a node left in the default executor.
             _exit_now(exit_code)
     return exit_code
+
+
+def _command(frames: list[bytes]) -> LauncherMessage | None:
+    """The launcher's command in `frames`, or None (logged) for anything else."""
+    try:
+        if len(frames) != 1:
+            raise CodecError(f"a control message is one frame, not {len(frames)}")
+        return decode_from_launcher(frames[0])
+    except CodecError as exc:
+        log.warning("ignored a control message: %s", exc)
+        return None
 
 
 def _exit_now(code: int) -> NoReturn:
