@@ -1,0 +1,1 @@
+"""edgeloop's nodes: built-in node classes, pure sensor and swarm libraries, science commands, first-run models."""

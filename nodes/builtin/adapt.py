@@ -1,5 +1,6 @@
-"""On-device adaptation nodes: an SNN classifier on emulated RRAM that learns from a label stream (DFA / BP), and its live report.
+"""On-device adaptation nodes: an SNN classifier on emulated RRAM that learns from labels, and its report.
 
+`adapt.dfa` / `adapt.bp` learn with Direct Feedback Alignment / backpropagation through time.
 Weight sharing: the classifier and its adapter are **one node** that owns the emulated crossbars.
 It infers every window (the prediction goes out at once, to the actuator) and, when that window's
 label arrives, learns from the records of that same forward pass and programs the devices. So no
@@ -20,11 +21,12 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from models.adapt import AdaptConfig, AdaptError, OnlineAdapter
+from models.adapt import AdaptConfig, AdaptError, OnlineAdapter, WindowTrace
 from models.adapt.har import HarInput
 from models.adapt.report import AccuracyPlot, cost_table, ratios
 from models.io import Checkpoint, ModelFileError, load_checkpoint
 from nodes.builtin._params import param_errors
+from nodes.builtin._prediction import prediction
 from nodes.pretrained.har import pretrain_spec, pretrained_model
 from runtime.errors import EdgeloopError, GraphError, HardwareError, NodeError
 from runtime.message import Message
@@ -87,7 +89,7 @@ class AdaptiveClassifier(Node):
             recordings = [] if ctx.params.pretrain in (None, "synthetic") else ctx.params.pretrain
             self.spec = pretrain_spec(ctx.params.pretrain_options, recordings)
         self.adapter: OnlineAdapter | None = None
-        self.xs: dict[int, Any] = {}  # t_sense → forward trace awaiting its label
+        self.xs: dict[int, WindowTrace] = {}  # t_sense → forward trace awaiting its label
         self.labels: dict[int, int] = {}  # t_sense → label awaiting its window
         self.names: list[str] = []
 
@@ -143,13 +145,7 @@ class AdaptiveClassifier(Node):
                 trace = await asyncio.to_thread(self._infer, np.asarray(msg.payload, np.float32))
             except AdaptError as exc:
                 raise NodeError(f"node '{self.ctx.node_id}', input 'x': {exc}") from exc
-            k = int(trace.logits.argmax(1)[0])
-            conf = float(torch.softmax(trace.logits[0], 0)[k])
-            await self.ctx.emit(
-                "pred",
-                {"class": k, "label": self.names[k] if k < len(self.names) else str(k), "confidence": conf},
-                t_sense=msg,
-            )
+            await self.ctx.emit("pred", prediction(trace.logits[0], self.names), t_sense=msg)
             self.xs[t] = trace
         else:
             lab = np.asarray(msg.payload).reshape(-1)
@@ -161,7 +157,7 @@ class AdaptiveClassifier(Node):
             while len(d) > 64:
                 d.pop(next(iter(d)))
 
-    def _infer(self, window: np.ndarray) -> Any:
+    def _infer(self, window: np.ndarray) -> WindowTrace:
         assert self.adapter is not None
         self.adapter.age(self.ctx.params.drift_s_per_window)
         return self.adapter.infer(self.prep(window))

@@ -1,8 +1,13 @@
-"""Inference nodes: `snn.classifier` (a spiking network on a named hardware backend, emitting logits, spike counts and cost) and `onnx.infer` (an onnxruntime CPU session; one-step SNNs keep their membranes)."""
+"""Inference nodes: `snn.classifier` (a spiking network on an emulated hardware backend) and `onnx.infer`.
+
+`snn.classifier` emits logits, the `pred` payload of `adapt.*`, spike counts and the backend's cost;
+`onnx.infer` runs an onnxruntime CPU session (one-step SNN files keep their membranes between steps).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +22,17 @@ from models.onnx_export import read_snn_step_spec
 from models.quant.ort import make_session
 from models.snn import Encoder, SNNOutput
 from nodes.builtin._params import param_errors
+from nodes.builtin._prediction import prediction
 from runtime.errors import GraphError, HardwareError, NodeError
 from runtime.message import Message
 from runtime.node import Context, Node
 from runtime.node import Params as NodeParams
-from sim_hw import BackendConfigError, make_backend, resolve_backend_spec
+from sim_hw import BackendConfigError, CostReport, make_backend, resolve_backend_spec
 
-__all__ = ["SnnClassifier", "sample_encoder", "OnnxInfer"]
+__all__ = ["SnnClassifier", "OnnxInfer"]
 
 
-def sample_encoder(ck: Checkpoint, timesteps: int | None = None) -> Any:
+def _sample_encoder(ck: Checkpoint, timesteps: int | None = None) -> Callable[[np.ndarray], torch.Tensor]:
     """How one incoming sample becomes the network's [T, 1, ...] input, from the model file's meta.
 
     A HAR model ("har_input" meta: window [size, 6] standardised, channels first) or any model with an
@@ -72,7 +78,7 @@ class SnnClassifier(Node):
         with param_errors(ctx, "model", catch=ModelFileError):
             ck = await asyncio.to_thread(load_checkpoint, p.model)
         self.names = [str(n) for n in ck.meta.get("label_names") or []]
-        self.encode = sample_encoder(ck, p.timesteps)
+        self.encode = _sample_encoder(ck, p.timesteps)
         try:
             self.hw = self.backend.prepare(ck.model)
         except BackendConfigError as exc:
@@ -80,7 +86,7 @@ class SnnClassifier(Node):
                 f"node '{ctx.node_id}': backend {kind!r} cannot run this model: {exc}"
             ) from exc
 
-    def _infer(self, sample: np.ndarray) -> tuple[SNNOutput, Any]:
+    def _infer(self, sample: np.ndarray) -> tuple[object, CostReport]:
         return self.hw.run(self.encode(sample))
 
     async def on_input(self, port: str, msg: Message) -> None:
@@ -96,17 +102,8 @@ class SnnClassifier(Node):
                 f"node '{self.ctx.node_id}': the model is not a spiking network (got {type(out).__name__})"
             )
         logits = out.logits[0].float()
-        k = int(logits.argmax())
         await self.ctx.emit("logits", logits.numpy(), t_sense=msg)
-        await self.ctx.emit(
-            "pred",
-            {
-                "class": k,
-                "label": self.names[k] if k < len(self.names) else str(k),
-                "confidence": float(torch.softmax(logits, 0)[k]),
-            },
-            t_sense=msg,
-        )
+        await self.ctx.emit("pred", prediction(logits, self.names), t_sense=msg)
         await self.ctx.emit(
             "spikes", np.array([float(c.sum()) for c in out.spike_counts], np.float32), t_sense=msg
         )

@@ -1,4 +1,8 @@
-"""MCAP recording nodes: `record.mcap` writes every message it receives (added to a graph by `edgeloop record`); `replay.mcap` emits recorded topics as its outputs at `speed` × real time."""
+"""MCAP recording nodes: `record.mcap` writes a run, `replay.mcap` plays recorded topics back.
+
+`edgeloop record` adds a `record.mcap` node to a graph, which writes every message it receives;
+`replay.mcap` emits recorded topics as its outputs at `speed` × real time.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from runtime.message import Message
 from runtime.node import Context, Node
 from runtime.node import Params as NodeParams
 from runtime.recording import RecordingReader, RecordingWriter
-from runtime.recording_info import read_overview
+from runtime.recording.info import read_overview
 
 __all__ = ["McapRecorder", "McapReplay"]
 
