@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from .adaptive import RateConfig, RateController, adaptive_rate_experiment
 from .csv_io import COLUMNS, iter_imu_csv, read_imu_csv, write_imu_csv
-from .recording import SAMPLE_COLUMNS, ImuRecording, ImuStream, read_aedat_imu, resample, resample_count
-from .synthetic import ACTIVITIES, ActivityModel, SyntheticImu, write_synthetic_dataset
+from .recording import (
+    ACTIVITIES,
+    SAMPLE_COLUMNS,
+    ImuRecording,
+    ImuStream,
+    read_aedat_imu,
+    resample,
+    resample_count,
+)
+from .synthetic import ActivityModel, SyntheticImu, write_synthetic_dataset
 from .windows import labelled_windows, make_windows, sliding_windows
 
 __all__ = [

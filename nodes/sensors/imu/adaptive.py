@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .synthetic import ACTIVITIES, SyntheticImu
+from .recording import ACTIVITIES
+from .synthetic import SyntheticImu
 
 __all__ = ["RateConfig", "RateController", "adaptive_rate_experiment", "window_features"]
 

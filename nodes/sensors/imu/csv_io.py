@@ -16,19 +16,13 @@ import numpy as np
 from nodes.sensors.events.errors import RecordingFormatError
 from nodes.sensors.events.sniff import sniff
 
-from .recording import ImuRecording, resample
+from .recording import ACTIVITIES, ImuRecording, resample
 
 __all__ = ["COLUMNS", "iter_imu_csv", "read_imu_csv", "write_imu_csv", "resample"]
 
 #: Required columns and their units: time (s), accelerometer x/y/z (m/s²), gyroscope x/y/z (rad/s).
 COLUMNS = ("t_s", "ax", "ay", "az", "gx", "gy", "gz")
 _LAYOUT = "t_s,ax,ay,az,gx,gy,gz[,label] (s, m/s², rad/s)"
-
-
-def _default_names() -> list[str]:
-    from .synthetic import ACTIVITIES
-
-    return list(ACTIVITIES)
 
 
 def iter_imu_csv(
@@ -46,7 +40,7 @@ def iter_imu_csv(
     kind, desc = sniff(p)
     if kind not in ("text", "empty"):
         raise RecordingFormatError(f"{p}: expected an IMU CSV ({_LAYOUT}), but this is {desc}")
-    names = list(label_names) if label_names is not None else _default_names()
+    names = list(label_names) if label_names is not None else list(ACTIVITIES)
     with p.open(newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         header: list[str] | None = None

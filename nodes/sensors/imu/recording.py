@@ -9,7 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImuRecording", "ImuStream", "resample", "resample_count", "read_aedat_imu", "SAMPLE_COLUMNS"]
+__all__ = [
+    "ACTIVITIES",
+    "ImuRecording",
+    "ImuStream",
+    "resample",
+    "resample_count",
+    "read_aedat_imu",
+    "SAMPLE_COLUMNS",
+]
+
+#: The activity labels of the wearable (synthetic data, CSV label names by default); −1 = unlabelled.
+ACTIVITIES: tuple[str, ...] = ("walking", "running", "standing", "sitting", "stairs_up", "stairs_down")
 
 #: Column order of `ImuRecording.samples()` and of the `sample` payload IMU nodes emit.
 SAMPLE_COLUMNS = ("ax", "ay", "az", "gx", "gy", "gz")

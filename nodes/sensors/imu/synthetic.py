@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from .csv_io import write_imu_csv
-from .recording import ImuRecording
+from .recording import ACTIVITIES, ImuRecording
 
-__all__ = ["ACTIVITIES", "ActivityModel", "SyntheticImu", "write_synthetic_dataset", "GRAVITY"]
+__all__ = ["ActivityModel", "SyntheticImu", "write_synthetic_dataset", "GRAVITY"]
 
-ACTIVITIES: tuple[str, ...] = ("walking", "running", "standing", "sitting", "stairs_up", "stairs_down")
 GRAVITY = 9.80665  # m/s², standard gravity (CGPM 1901)
 
 
