@@ -23,6 +23,7 @@ import numpy as np
 
 from nodes.swarm import World, roi_experiment
 from runtime.benchkit import Case
+from runtime.control import WorkerMessage
 from runtime.graph import load_graph
 from runtime.launcher import Launcher
 from runtime.message import Message
@@ -151,14 +152,12 @@ async def swarm_sharing_and_recovery(o: Options) -> list[Case]:
     view: dict[str, Any] = {}
     launcher.on_stats = view.update
     seen: dict[str, float] = {}  # when a2's new incarnation reached each start-up step (monotonic)
-    on_control = launcher._on_control
 
-    async def spy(ctl: Any, name: str, m: dict[str, Any]) -> None:
-        if name == "a2" and m.get("inc") == 1:
-            seen.setdefault(str(m.get("t")), time.monotonic())
-        await on_control(ctl, name, m)
+    def spy(name: str, m: WorkerMessage) -> None:
+        if name == "a2" and m.incarnation == 1:
+            seen.setdefault(m.kind, time.monotonic())
 
-    launcher._on_control = spy  # type: ignore[method-assign]
+    launcher.on_control = spy
     task = asyncio.create_task(launcher.run(None))
 
     def gauge(node: str, key: str) -> float | None:
@@ -194,7 +193,9 @@ async def swarm_sharing_and_recovery(o: Options) -> list[Case]:
         )
         t_data = float(gauge("ctl2", "first_share_unix_s") or 0) - t_kill
         commands = gauge("mov2", "commands") or 0
-        await until(lambda: (gauge("mov2", "commands") or 0) > commands + 10, 30, "mov2 to get commands again")
+        await until(
+            lambda: (gauge("mov2", "commands") or 0) > commands + 10, 30, "mov2 to get commands again"
+        )
         peers_during = sum(gauge(f"ctl{i}", "peer_shares") or 0 for i in (1, 3, 4)) - peers_before
         safe = (gauge("mov2", "safe_entries") or 0) - safe_before
     finally:
@@ -248,10 +249,15 @@ async def imu_rate_feedback(o: Options) -> list[Case]:
     tag = f"{len(runs)} synthetic wearers, {seconds / 60:g} min each"
     return [
         Case(f"IMU samples sensed, adaptive rate vs fixed 50 Hz ({tag})", adaptive, "samples", full),
-        Case("activity accuracy with the adaptive rate (vs 50 Hz)",
-             float(np.mean([r["accuracy_adaptive_pct"] for r in runs])), "%",
-             float(np.mean([r["accuracy_full_pct"] for r in runs]))),
-        Case("share of time the wearers kept still", float(np.mean([r["still_share"] for r in runs])), "share"),
+        Case(
+            "activity accuracy with the adaptive rate (vs 50 Hz)",
+            float(np.mean([r["accuracy_adaptive_pct"] for r in runs])),
+            "%",
+            float(np.mean([r["accuracy_full_pct"] for r in runs])),
+        ),
+        Case(
+            "share of time the wearers kept still", float(np.mean([r["still_share"] for r in runs])), "share"
+        ),
     ]
 
 
@@ -262,8 +268,13 @@ async def fleet_telemetry_and_curve(opts: Options) -> list[Case]:
     return await asyncio.to_thread(cases, opts.quick)  # it runs its own event loop
 
 
-CASES: list[CaseFn] = [sharing_between_processes, swarm_sharing_and_recovery, action_to_sensing,
-                       imu_rate_feedback, fleet_telemetry_and_curve]
+CASES: list[CaseFn] = [
+    sharing_between_processes,
+    swarm_sharing_and_recovery,
+    action_to_sensing,
+    imu_rate_feedback,
+    fleet_telemetry_and_curve,
+]
 
 
 def _seed_list(text: str) -> list[int]:
@@ -279,12 +290,21 @@ def run(argv: list[str]) -> list[Case]:
     ap = argparse.ArgumentParser(prog="edgeloop bench agents")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seconds", type=float, default=None, help="measuring time of the latency cases")
-    ap.add_argument("--seeds", type=str, default=None,
-                    help="held-out world seeds of action-to-sensing, e.g. 7-12,19-24 (the policy was tuned "
-                         "on 1-6 and 13-18)")
+    ap.add_argument(
+        "--seeds",
+        type=str,
+        default=None,
+        help="held-out world seeds of action-to-sensing, e.g. 7-12,19-24 (the policy was tuned "
+        "on 1-6 and 13-18)",
+    )
     ap.add_argument("--sim-s", type=float, default=None, help="simulated seconds per seed")
-    ap.add_argument("--only", action="append", default=None, metavar="CASE",
-                    help=f"run only these case groups ({', '.join(f.__name__ for f in CASES)})")
+    ap.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        metavar="CASE",
+        help=f"run only these case groups ({', '.join(f.__name__ for f in CASES)})",
+    )
     args = ap.parse_args(argv)
     chosen = [f for f in CASES if not args.only or f.__name__ in args.only]
     if not chosen:

@@ -16,8 +16,8 @@ from runtime.graph import load_graph
 from runtime.launcher import Launcher
 from runtime.message import Message
 from runtime.recording import RecordingReader, RecordingWriter
-from runtime.recording_graph import add_recorder, recordable_topics
-from runtime.recording_info import summarize
+from runtime.recording.graph import add_recorder, recordable_topics
+from runtime.recording.info import summarize
 
 __all__ = ["run"]
 

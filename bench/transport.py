@@ -83,7 +83,9 @@ class ProbeSink(Node):
         g("bytes", self.nbytes)
 
 
-def _graph_text(cross: bool, count: int, rate_hz: float, shape: list[int], array: bool, policy: str, queue: int) -> str:
+def _graph_text(
+    cross: bool, count: int, rate_hz: float, shape: list[int], array: bool, policy: str, queue: int
+) -> str:
     return f"""
 name: bench-transport
 agents: {{a: {{}}, b: {{}}}}
@@ -94,13 +96,21 @@ nodes:
     params: {{count: {count}, rate_hz: {rate_hz}, shape: {shape}, array: {str(array).lower()}}}
   - id: sink
     uses: bench.transport:ProbeSink
-    agent: {'b' if cross else 'a'}
+    agent: {"b" if cross else "a"}
     inputs: {{in: {{from: probe/out, policy: {policy}, queue: {queue}}}}}
 """
 
 
-async def _edgeloop(cross: bool, count: int, rate_hz: float, shape: list[int], array: bool,
-                    policy: str = "backpressure", queue: int = 1000, metrics: bool = True) -> dict[str, float]:
+async def _edgeloop(
+    cross: bool,
+    count: int,
+    rate_hz: float,
+    shape: list[int],
+    array: bool,
+    policy: str = "backpressure",
+    queue: int = 1000,
+    metrics: bool = True,
+) -> dict[str, float]:
     g = load_graph("bench.yaml", text=_graph_text(cross, count, rate_hz, shape, array, policy, queue))
     env = {"EDGELOOP_LOG": "WARNING", "EDGELOOP_METRICS": "1" if metrics else "0"}
     result = await Launcher(g, env=env).run(None)
@@ -117,15 +127,21 @@ async def _raw(cross: bool, count: int, rate_hz: float, shape: list[int], array:
     push = rawzmq._socket(ctx, zmq.PUSH)
     try:
         if cross:
-            proc = subprocess.Popen([sys.executable, "-m", "bench.rawzmq", "recv", endpoint, str(count)],
-                                    stdout=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.rawzmq", "recv", endpoint, str(count)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             assert proc.stdout is not None
             line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
             if line.strip() != "ready":
                 raise RuntimeError(f"raw receiver did not start: {line!r}")
             push.connect(endpoint)
-            sender = rawzmq.send_latency(push, count, rate_hz, payload) if rate_hz else \
-                rawzmq.send_throughput(push, count, payload)
+            sender = (
+                rawzmq.send_latency(push, count, rate_hz, payload)
+                if rate_hz
+                else rawzmq.send_throughput(push, count, payload)
+            )
             await asyncio.wait_for(sender, 300)
             out = await asyncio.wait_for(asyncio.to_thread(proc.stdout.read), 300)
             proc.wait(10)
@@ -136,17 +152,26 @@ async def _raw(cross: bool, count: int, rate_hz: float, shape: list[int], array:
             pull = rawzmq._socket(ctx, zmq.PULL)
             pull.bind(endpoint)
             push.connect(endpoint)
-            sender = rawzmq.send_latency(push, count, rate_hz, payload) if rate_hz else \
-                rawzmq.send_throughput(push, count, payload)
+            sender = (
+                rawzmq.send_latency(push, count, rate_hz, payload)
+                if rate_hz
+                else rawzmq.send_throughput(push, count, payload)
+            )
             res, _ = await asyncio.gather(rawzmq.receive(pull, count), sender)
             pull.close()
     finally:
         push.close()
         ctx.term()
     lat = np.asarray(res["lat_ns"], dtype=np.float64) / 1000.0
-    p50, p99 = (np.percentile(lat, [50, 99]) if lat.size else (float("nan"), float("nan")))
-    return {"p50_us": p50, "p99_us": p99, "n": res["n"], "t_first": res["t_first"], "t_last": res["t_last"],
-            "bytes": res["bytes"]}
+    p50, p99 = np.percentile(lat, [50, 99]) if lat.size else (float("nan"), float("nan"))
+    return {
+        "p50_us": p50,
+        "p99_us": p99,
+        "n": res["n"],
+        "t_first": res["t_first"],
+        "t_last": res["t_last"],
+        "bytes": res["bytes"],
+    }
 
 
 def _rate(r: dict[str, float]) -> float:
@@ -186,24 +211,50 @@ async def _transport(quick: bool, repeats: int) -> list[Case]:
         e, r = await paired(el(cross, n_lat, 200.0, [64], False), raw(cross, n_lat, 200.0, [64], False))
         tgt50 = "ratio <= 1.2" if cross else None
         tgt99 = "ratio <= 1.5" if cross else None
-        cases.append(Case(f"latency 64B@200Hz {label} p50", med(e, "p50_us"), "us", med(r, "p50_us"), target=tgt50))
-        cases.append(Case(f"latency 64B@200Hz {label} p99", med(e, "p99_us"), "us", med(r, "p99_us"), target=tgt99))
+        cases.append(
+            Case(f"latency 64B@200Hz {label} p50", med(e, "p50_us"), "us", med(r, "p50_us"), target=tgt50)
+        )
+        cases.append(
+            Case(f"latency 64B@200Hz {label} p99", med(e, "p99_us"), "us", med(r, "p99_us"), target=tgt99)
+        )
 
     # Issue 8: what per-edge metrics and flow tracking cost (on vs off, same run), target <= 5 % at p50.
-    on, off = await paired(el(True, n_lat, 200.0, [64], False, "backpressure", 1000, True),
-                           el(True, n_lat, 200.0, [64], False, "backpressure", 1000, False))
-    cases.append(Case("latency 64B@200Hz inter-process p50, metrics on vs off", med(on, "p50_us"), "us",
-                      med(off, "p50_us"), target="ratio <= 1.05"))
+    on, off = await paired(
+        el(True, n_lat, 200.0, [64], False, "backpressure", 1000, True),
+        el(True, n_lat, 200.0, [64], False, "backpressure", 1000, False),
+    )
+    cases.append(
+        Case(
+            "latency 64B@200Hz inter-process p50, metrics on vs off",
+            med(on, "p50_us"),
+            "us",
+            med(off, "p50_us"),
+            target="ratio <= 1.05",
+        )
+    )
 
     e, r = await paired(el(True, n_tp, 0.0, [64], False), raw(True, n_tp, 0.0, [64], False))
-    cases.append(Case("throughput 64B inter-process", med(e, _rate), "msg/s", med(r, _rate), target="ratio >= 0.6"))
+    cases.append(
+        Case("throughput 64B inter-process", med(e, _rate), "msg/s", med(r, _rate), target="ratio >= 0.6")
+    )
 
     for shape, label in (([480, 640, 3], "640x480x3"), ([1 << 20], "1MB")):
-        e, r = await paired(el(True, n_lat // 2, 200.0, shape, True), raw(True, n_lat // 2, 200.0, shape, True))
-        cases.append(Case(f"latency {label}@200Hz inter-process p50", med(e, "p50_us"), "us", med(r, "p50_us")))
+        e, r = await paired(
+            el(True, n_lat // 2, 200.0, shape, True), raw(True, n_lat // 2, 200.0, shape, True)
+        )
+        cases.append(
+            Case(f"latency {label}@200Hz inter-process p50", med(e, "p50_us"), "us", med(r, "p50_us"))
+        )
         e, r = await paired(el(True, n_big, 0.0, shape, True), raw(True, n_big, 0.0, shape, True))
-        cases.append(Case(f"bandwidth {label} inter-process", med(e, _gbps), "GB/s", med(r, _gbps),
-                          target="ratio >= 0.7"))
+        cases.append(
+            Case(
+                f"bandwidth {label} inter-process",
+                med(e, _gbps),
+                "GB/s",
+                med(r, _gbps),
+                target="ratio >= 0.7",
+            )
+        )
     return cases
 
 
@@ -237,8 +288,13 @@ nodes:
     mib = 1024 * 1024
     return [
         Case("worker RSS at start", idle / mib, "MiB"),
-        Case(f"worker RSS peak, last 2/3 of {seconds:.0f}s 10x overload", peak_late / mib, "MiB", peak_early / mib,
-             target="ratio <= 1.1"),
+        Case(
+            f"worker RSS peak, last 2/3 of {seconds:.0f}s 10x overload",
+            peak_late / mib,
+            "MiB",
+            peak_early / mib,
+            target="ratio <= 1.1",
+        ),
         Case("overload edge drops counted", float(e["dropped"]), "msgs"),
     ]
 
@@ -261,7 +317,9 @@ def run(argv: list[str]) -> list[Case]:
 async def _stop_once() -> float:
     nodes = "\n".join(
         f"  - {{id: r{i}, uses: transform.relay, agent: {'abc'[i % 3]}, "
-        f"inputs: {{in: {'src/value' if i == 0 else f'r{i - 1}/out'}}}}}" for i in range(8))
+        f"inputs: {{in: {'src/value' if i == 0 else f'r{i - 1}/out'}}}}}"
+        for i in range(8)
+    )
     text = f"""
 name: stop
 agents: {{a: {{}}, b: {{}}, c: {{}}}}
@@ -290,8 +348,12 @@ def run_stop(argv: list[str]) -> list[Case]:
     args = ap.parse_args(argv)
     n = args.repeats or (3 if args.quick else 10)
     times = [asyncio.run(_stop_once()) for _ in range(n)]
-    return [Case("clean stop, 10 nodes / 3 processes, median", float(np.median(times)), "s", target="value <= 1.0"),
-            Case("clean stop, 10 nodes / 3 processes, worst", float(max(times)), "s", target="value <= 1.0")]
+    return [
+        Case(
+            "clean stop, 10 nodes / 3 processes, median", float(np.median(times)), "s", target="value <= 1.0"
+        ),
+        Case("clean stop, 10 nodes / 3 processes, worst", float(max(times)), "s", target="value <= 1.0"),
+    ]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,7 +41,9 @@ def _check(target: str, case: Case) -> bool:
     if lhs is None:
         return False
     rhs = float(parts[2])
-    return bool({"<=": lhs <= rhs, ">=": lhs >= rhs, "<": lhs < rhs, ">": lhs > rhs, "==": lhs == rhs}[parts[1]])
+    return bool(
+        {"<=": lhs <= rhs, ">=": lhs >= rhs, "<": lhs < rhs, ">": lhs > rhs, "==": lhs == rhs}[parts[1]]
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -56,8 +58,12 @@ def percentile(values: list[float], q: float) -> float:
 def machine_info() -> dict[str, Any]:
     import os
 
-    return {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine()}
+    return {
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
 
 
 def print_table(cases: list[Case], title: str = "") -> None:

@@ -14,23 +14,26 @@ __all__ = ["main", "build_parser"]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .launcher import run_graph
-    from .stats import print_summary
+    from .foreground import report_run, run_graph
     from .worker import setup_logging
 
     setup_logging("launcher")
-    result = run_graph(args.graph, duration_s=args.duration, overrides=args.set, transport=args.transport,
-                       top=args.top, metrics_port=args.metrics_port, broker_url=args.broker, keys_dir=args.keys,
-                       advertise=args.advertise, fleet=args.fleet, broker_port=args.broker_port,
-                       backend=args.backend or None,  # every worker's plan carries it, remote ones too
-                       restore_signals=False)  # a late Ctrl-C must not interrupt the summary
-    print_summary(result.view, result.duration_s)
-    for f in result.failures:
-        print(f"failure: {f}", file=sys.stderr)
-    if args.stats_json:
-        with open(args.stats_json, "w", encoding="utf-8") as fh:
-            json.dump({"exit_code": result.exit_code, "duration_s": result.duration_s, "view": result.view,
-                       "failures": result.failures, "restarts": result.restarts}, fh, indent=1, default=str)
+    result = run_graph(
+        args.graph,
+        duration_s=args.duration,
+        overrides=args.set,
+        transport=args.transport,
+        top=args.top,
+        metrics_port=args.metrics_port,
+        broker_url=args.broker,
+        keys_dir=args.keys,
+        advertise=args.advertise,
+        fleet=args.fleet,
+        broker_port=args.broker_port,
+        backend=args.backend or None,  # every worker's plan carries it, remote ones too
+        restore_signals=False,
+    )  # a late Ctrl-C must not interrupt the summary
+    report_run(result, stats_json=args.stats_json)
     return result.exit_code
 
 
@@ -68,13 +71,17 @@ def _cmd_topic(args: argparse.Namespace) -> int:
     run = find_run(args.run_name)
     if args.topic_cmd == "hz":
         r = hz(run, args.topic, window_s=args.window, timeout_s=args.timeout)
-        print(f"{args.topic}: {r['rate_hz']:.2f} Hz over {r['n']} messages, period std {r['period_std_ms']:.3f} ms, "
-              f"{r['gaps']} lost (sequence gaps)")
+        print(
+            f"{args.topic}: {r['rate_hz']:.2f} Hz over {r['n']} messages, period std {r['period_std_ms']:.3f} ms, "
+            f"{r['gaps']} lost (sequence gaps)"
+        )
         return 0
     try:
         for msg in echo(run, args.topic, count=args.count, timeout_s=args.timeout):
-            print(f"seq={msg.seq} t_sense={msg.t_sense_ns} origin={msg.origin} payload={_summarise(msg.payload)}",
-                  flush=True)
+            print(
+                f"seq={msg.seq} t_sense={msg.t_sense_ns} origin={msg.origin} payload={_summarise(msg.payload)}",
+                flush=True,
+            )
     except KeyboardInterrupt:
         pass
     return 0
@@ -98,8 +105,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from .graph import load_graph
 
     g = load_graph(args.graph, args.set)
-    print(f"{args.graph}: ok — graph '{g.spec.name}', {len(g.spec.nodes)} nodes, {len(g.edges)} edges, "
-          f"{len(g.agents)} agent(s): {', '.join(g.agents)}")
+    print(
+        f"{args.graph}: ok — graph '{g.spec.name}', {len(g.spec.nodes)} nodes, {len(g.edges)} edges, "
+        f"{len(g.agents)} agent(s): {', '.join(g.agents)}"
+    )
     return 0
 
 
@@ -148,9 +157,16 @@ def _cmd_nodes(args: argparse.Namespace) -> int:
             default = "" if field.is_required() else f"={field.default!r}"
             params.append(f"{pname}: {ann}{default}")
         inputs = "any" if cls.dynamic_inputs else ", ".join(cls.inputs)
-        rows.append({"name": name, "inputs": list(cls.inputs), "dynamic_inputs": cls.dynamic_inputs,
-                     "outputs": list(cls.outputs), "params": cls.Params.model_json_schema(),
-                     "doc": (cls.__doc__ or "").strip().split("\n")[0]})
+        rows.append(
+            {
+                "name": name,
+                "inputs": list(cls.inputs),
+                "dynamic_inputs": cls.dynamic_inputs,
+                "outputs": list(cls.outputs),
+                "params": cls.Params.model_json_schema(),
+                "doc": (cls.__doc__ or "").strip().split("\n")[0],
+            }
+        )
         table.add_row(name, inputs, ", ".join(cls.outputs), "\n".join(params))
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -192,35 +208,66 @@ async def _run_plan(plan: dict[str, Any], stop: Any) -> int:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; `command` names the subcommand about to run (its plugin is imported)."""
-    p = argparse.ArgumentParser(prog="edgeloop", description="Neuromorphic sensing-to-action loops as YAML graphs.")
+    p = argparse.ArgumentParser(
+        prog="edgeloop", description="Neuromorphic sensing-to-action loops as YAML graphs."
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def graph_cmd(name: str, help_: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_)
         sp.add_argument("graph", help="graph YAML file")
-        sp.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                        help="override a node parameter (repeatable; value parsed as YAML)")
+        sp.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="NODE.PARAM=VALUE",
+            help="override a node parameter (repeatable; value parsed as YAML)",
+        )
         return sp
 
     sp = graph_cmd("run", "run a graph until it finishes, --duration passes, or Ctrl-C")
     sp.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
-    sp.add_argument("--transport", choices=("auto", "tcp", "curve"), default="auto",
-                    help="auto: ipc on one host, tcp + CURVE across hosts; tcp: force tcp on loopback; "
-                         "curve: tcp + CURVE on loopback (to measure its cost)")
+    sp.add_argument(
+        "--transport",
+        choices=("auto", "tcp", "curve"),
+        default="auto",
+        help="auto: ipc on one host, tcp + CURVE across hosts; tcp: force tcp on loopback; "
+        "curve: tcp + CURVE on loopback (to measure its cost)",
+    )
     sp.add_argument("--stats-json", metavar="PATH", help="write the final statistics as JSON")
-    sp.add_argument("--backend", metavar="SPEC", help="hardware backend for every inference node, e.g. "
-                    "'ideal', 'rram', 'rram:adc_bits=6,read_noise=0.01' (overrides the graph's `backend:`)")
+    sp.add_argument(
+        "--backend",
+        metavar="SPEC",
+        help="hardware backend for every inference node, e.g. "
+        "'ideal', 'rram', 'rram:adc_bits=6,read_noise=0.01' (overrides the graph's `backend:`)",
+    )
     sp.add_argument("--top", action="store_true", help="show the live `edgeloop top` view while running")
-    sp.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
-    sp.add_argument("--broker", metavar="URL", help="MQTT broker of the fleet (agents with a remote `host` are "
-                    "deployed through it to `edgeloop agent`); default: an embedded broker, started only if needed")
-    sp.add_argument("--broker-port", type=int, metavar="PORT", help="port of the embedded broker (default 1883)")
+    sp.add_argument(
+        "--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT"
+    )
+    sp.add_argument(
+        "--broker",
+        metavar="URL",
+        help="MQTT broker of the fleet (agents with a remote `host` are "
+        "deployed through it to `edgeloop agent`); default: an embedded broker, started only if needed",
+    )
+    sp.add_argument(
+        "--broker-port", type=int, metavar="PORT", help="port of the embedded broker (default 1883)"
+    )
     sp.add_argument("--fleet", default="default", help="fleet name (MQTT topic prefix edgeloop/FLEET/)")
-    sp.add_argument("--keys", metavar="DIR", help="CURVE key directory (default: $EDGELOOP_KEYS_DIR or "
-                    "~/.config/edgeloop/keys): this host's NAME.key_secret files and every agent's public NAME.key")
-    sp.add_argument("--advertise", metavar="HOST", help="this host's address as the other hosts reach it "
-                    "(default: the local address that routes to the first remote host)")
+    sp.add_argument(
+        "--keys",
+        metavar="DIR",
+        help="CURVE key directory (default: $EDGELOOP_KEYS_DIR or "
+        "~/.config/edgeloop/keys): this host's NAME.key_secret files and every agent's public NAME.key",
+    )
+    sp.add_argument(
+        "--advertise",
+        metavar="HOST",
+        help="this host's address as the other hosts reach it "
+        "(default: the local address that routes to the first remote host)",
+    )
     sp.set_defaults(func=_cmd_run)
     sp = sub.add_parser("top", help="live view of a running graph: nodes, edges, sensor→action latency")
     sp.add_argument("name", nargs="?", help="graph name (default: the newest run)")
@@ -252,7 +299,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sp.add_argument("--json", metavar="PATH")
     sp.add_argument("--quick", action="store_true", help="a short variant (CI-sized)")
     sp.set_defaults(func=_cmd_bench)
-    from .recording_cli import register as register_recording  # record, replay, info
+    from .recording.cli import register as register_recording  # record, replay, info
 
     register_recording(sub)
     from .fleet.cli import register_agent_command, register_broker_command, register_keys_command
@@ -274,15 +321,18 @@ def _register_plugins(sub: Any, command: str | None) -> None:
 
     for name, target in sorted(load_plugin_table("edgeloop.commands").items()):
         if name != command:
-            sp = sub.add_parser(name, help=f"(from {target.split(':')[0]}; `edgeloop {name} --help`)",
-                                add_help=False)
+            sp = sub.add_parser(
+                name, help=f"(from {target.split(':')[0]}; `edgeloop {name} --help`)", add_help=False
+            )
             sp.add_argument("args", nargs=argparse.REMAINDER)
             continue
         try:
             import_target(target)(sub)
         except Exception as exc:  # one broken plugin must not break the CLI
             sp = sub.add_parser(name, help=f"(unavailable: {exc})")
-            sp.set_defaults(func=lambda _a, _e=exc: (print(f"command unavailable: {_e}", file=sys.stderr), 2)[1])
+            sp.set_defaults(
+                func=lambda _a, _e=exc: (print(f"command unavailable: {_e}", file=sys.stderr), 2)[1]
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,8 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command != "bench":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.rest = extra  # benchmark-specific options
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

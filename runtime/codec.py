@@ -39,16 +39,24 @@ def _check_dtype(dt: np.dtype[Any]) -> None:
         for name, (sub, *_rest) in dt.fields.items():
             base = sub.base if sub.subdtype is not None else sub
             if base.fields is not None or base.kind not in _NUMERIC_KINDS:
-                raise CodecError(f"array field '{name}' has dtype {sub}: only numeric fields (bool, int, uint, "
-                                 "float, complex) can travel; convert it before emitting")
+                raise CodecError(
+                    f"array field '{name}' has dtype {sub}: only numeric fields (bool, int, uint, "
+                    "float, complex) can travel; convert it before emitting"
+                )
         return
     if dt.kind not in _NUMERIC_KINDS:
-        raise CodecError(f"arrays of dtype {dt} cannot travel: only numeric dtypes (bool, int, uint, float, "
-                         "complex) or structured arrays of them; convert strings/objects to plain types first")
+        raise CodecError(
+            f"arrays of dtype {dt} cannot travel: only numeric dtypes (bool, int, uint, float, "
+            "complex) or structured arrays of them; convert strings/objects to plain types first"
+        )
 
 
 def _dtype_descr(dt: np.dtype[Any]) -> Any:
-    return [[*d[:2], list(d[2])] if len(d) == 3 else list(d) for d in dt.descr] if dt.fields is not None else dt.str
+    return (
+        [[*d[:2], list(d[2])] if len(d) == 3 else list(d) for d in dt.descr]
+        if dt.fields is not None
+        else dt.str
+    )
 
 
 def _dtype_from_descr(descr: Any) -> np.dtype[Any]:
@@ -56,8 +64,12 @@ def _dtype_from_descr(descr: Any) -> np.dtype[Any]:
         if isinstance(descr, str):
             dt = np.dtype(descr)
         elif isinstance(descr, list) and all(isinstance(d, list) and len(d) in (2, 3) for d in descr):
-            dt = np.dtype([(str(d[0]), str(d[1]), tuple(d[2])) if len(d) == 3 else (str(d[0]), str(d[1]))
-                           for d in descr])
+            dt = np.dtype(
+                [
+                    (str(d[0]), str(d[1]), tuple(d[2])) if len(d) == 3 else (str(d[0]), str(d[1]))
+                    for d in descr
+                ]
+            )
         else:
             raise TypeError(descr)
     except (TypeError, ValueError) as exc:
@@ -122,11 +134,20 @@ def encode(msg: Message, *, kind: str = "m", incarnation: int = 0, wire_ready: b
             return obj.item()
         if isinstance(obj, tuple):
             return list(obj)
-        raise CodecError(f"cannot encode {type(obj).__name__} on '{msg.topic}': payloads are plain msgpack "
-                         "types (None, bool, int, float, str, bytes, list, dict) and numeric numpy arrays")
+        raise CodecError(
+            f"cannot encode {type(obj).__name__} on '{msg.topic}': payloads are plain msgpack "
+            "types (None, bool, int, float, str, bytes, list, dict) and numeric numpy arrays"
+        )
 
-    header = {"k": kind, "s": msg.seq, "ts": msg.t_sense_ns, "te": msg.t_emit_ns, "i": incarnation,
-              "o": msg.origin, "p": msg.payload if wire_ready else to_wire_payload(msg.payload)}
+    header = {
+        "k": kind,
+        "s": msg.seq,
+        "ts": msg.t_sense_ns,
+        "te": msg.t_emit_ns,
+        "i": incarnation,
+        "o": msg.origin,
+        "p": msg.payload if wire_ready else to_wire_payload(msg.payload),
+    }
     try:
         packed = msgpack.packb(header, default=default, use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -177,7 +198,9 @@ def decode(frames: list[Any], limits: CodecLimits = DEFAULT_LIMITS) -> tuple[str
     used: set[int] = set()
     if n == 2:  # the common small message: no array frames
         if head.nbytes > limits.max_message_bytes:
-            raise CodecError(f"message of {head.nbytes} bytes exceeds the limit of {limits.max_message_bytes}")
+            raise CodecError(
+                f"message of {head.nbytes} bytes exceeds the limit of {limits.max_message_bytes}"
+            )
         arrays: list[memoryview] = []
         ext_hook: Any = _no_arrays
     else:
@@ -201,8 +224,14 @@ def decode(frames: list[Any], limits: CodecLimits = DEFAULT_LIMITS) -> tuple[str
         raise CodecError(f"header lacks field {exc}") from exc
     inc = header.get("i", 0)
     origin = header.get("o", "")
-    if (kind != "m" and kind != EOS) or type(seq) is not int or type(ts) is not int or type(te) is not int \
-            or type(inc) is not int or type(origin) is not str:
+    if (
+        (kind != "m" and kind != EOS)
+        or type(seq) is not int
+        or type(ts) is not int
+        or type(te) is not int
+        or type(inc) is not int
+        or type(origin) is not str
+    ):
         raise CodecError("header fields have the wrong types")
     if len(used) != len(arrays):
         raise CodecError(f"{len(arrays) - len(used)} array frame(s) not referenced by the header")
@@ -216,7 +245,12 @@ def _array_hook(arrays: list[memoryview], used: set[int], limits: CodecLimits) -
         if code != _EXT_ARRAY:
             raise CodecError(f"unknown extension type {code}")
         meta = msgpack.unpackb(data, raw=False, max_array_len=limits.max_rank + 3)
-        if not (isinstance(meta, list) and len(meta) == 3 and isinstance(meta[0], int) and isinstance(meta[2], list)):
+        if not (
+            isinstance(meta, list)
+            and len(meta) == 3
+            and isinstance(meta[0], int)
+            and isinstance(meta[2], list)
+        ):
             raise CodecError("malformed array descriptor")
         idx, descr, shape = meta
         if not 0 <= idx < len(arrays) or idx in used:
@@ -226,8 +260,10 @@ def _array_hook(arrays: list[memoryview], used: set[int], limits: CodecLimits) -
         dt = _dtype_from_descr(descr)
         count = int(np.prod(shape, dtype=np.int64)) if shape else 1
         if count * dt.itemsize != arrays[idx].nbytes:
-            raise CodecError(f"array frame has {arrays[idx].nbytes} bytes; shape {shape} of {dt} needs "
-                             f"{count * dt.itemsize}")
+            raise CodecError(
+                f"array frame has {arrays[idx].nbytes} bytes; shape {shape} of {dt} needs "
+                f"{count * dt.itemsize}"
+            )
         used.add(idx)
         arr = np.frombuffer(arrays[idx], dtype=dt, count=count).reshape(shape)
         if arr.flags.writeable:

@@ -16,8 +16,17 @@ from .registry import resolve_node
 from .yamlsafe import LocatedYaml, load_yaml
 
 __all__ = [
-    "RestartSpec", "InputSpec", "NodeSpec", "AgentSpec", "GraphSpec", "Edge", "Graph",
-    "load_graph", "parse_graph", "TIMER_RE", "DEFAULT_AGENT",
+    "RestartSpec",
+    "InputSpec",
+    "NodeSpec",
+    "AgentSpec",
+    "GraphSpec",
+    "Edge",
+    "Graph",
+    "load_graph",
+    "parse_graph",
+    "TIMER_RE",
+    "DEFAULT_AGENT",
 ]
 
 TIMER_RE = re.compile(r"^timer/(hz|millis)/(\d+(?:\.\d+)?)$")
@@ -33,7 +42,9 @@ class RestartSpec(_Strict):
     """Supervision: what to do when a node (or its agent's process) fails."""
 
     policy: Literal["never", "on-failure", "always"] = "never"
-    max_restarts: int = Field(5, ge=0, le=1000, description="restarts allowed within window_s before giving up")
+    max_restarts: int = Field(
+        5, ge=0, le=1000, description="restarts allowed within window_s before giving up"
+    )
     window_s: float = Field(60.0, gt=0)
     backoff_ms: int = Field(100, ge=0, description="first restart delay; doubles each time")
     backoff_max_ms: int = Field(5000, ge=0)
@@ -76,15 +87,20 @@ class AgentSpec(_Strict):
 
     host: str | None = None
     restart: RestartSpec = Field(default_factory=RestartSpec)
-    standby: bool = Field(False, description="keep a warm spare process (Python started, modules and graph "
-                                             "loaded) so a restart after a crash skips start-up; one idle "
-                                             "process per agent; agents on this host only")
+    standby: bool = Field(
+        False,
+        description="keep a warm spare process (Python started, modules and graph "
+        "loaded) so a restart after a crash skips start-up; one idle "
+        "process per agent; agents on this host only",
+    )
 
     @model_validator(mode="after")
     def _standby_needs_restarts(self) -> AgentSpec:
         if self.standby and self.restart.policy == "never":
-            raise ValueError("standby: true keeps a spare for restarts, but restart.policy is 'never'; "
-                             "set restart: {policy: on-failure} (or always), or drop standby")
+            raise ValueError(
+                "standby: true keeps a spare for restarts, but restart.policy is 'never'; "
+                "set restart: {policy: on-failure} (or always), or drop standby"
+            )
         return self
 
 
@@ -93,8 +109,12 @@ class GraphSpec(_Strict):
     description: str = ""
     agents: dict[str, AgentSpec] = Field(default_factory=dict)
     nodes: list[NodeSpec] = Field(min_length=1)
-    deadline_ms: float | None = Field(None, gt=0, description="sensor-to-action deadline: slower messages are late")
-    too_late_ms: float | None = Field(None, gt=0, description="slower than this is too late (default 5x deadline)")
+    deadline_ms: float | None = Field(
+        None, gt=0, description="sensor-to-action deadline: slower messages are late"
+    )
+    too_late_ms: float | None = Field(
+        None, gt=0, description="slower than this is too late (default 5x deadline)"
+    )
     backend: str | dict[str, Any] | None = Field(None, description="hardware backend override for every node")
     clock: Literal["wall", "sim"] = "wall"
 
@@ -182,7 +202,9 @@ def _apply_overrides(data: Any, overrides: list[str], filename: str) -> None:
         if not sep or not dot or not param:
             raise GraphError(f"--set {item!r}: write it as node.param=value")
         if node_id not in by_id:
-            raise GraphError(f"--set {item!r}: no node '{node_id}' in {filename} (nodes: {', '.join(map(str, by_id))})")
+            raise GraphError(
+                f"--set {item!r}: no node '{node_id}' in {filename} (nodes: {', '.join(map(str, by_id))})"
+            )
         try:
             value = yaml.safe_load(raw) if raw else ""
         except yaml.YAMLError as exc:
@@ -252,12 +274,16 @@ def parse_graph(doc: LocatedYaml, overrides: list[str] | None = None, *, source_
     ids: dict[str, int] = {}
     for i, n in enumerate(spec.nodes):
         if n.id in ids:
-            raise GraphError(f"{at(i, 'id')}: node '{n.id}': duplicate id (first defined at line "
-                             f"{doc.line_of(('nodes', ids[n.id]))})")
+            raise GraphError(
+                f"{at(i, 'id')}: node '{n.id}': duplicate id (first defined at line "
+                f"{doc.line_of(('nodes', ids[n.id]))})"
+            )
         ids[n.id] = i
         if n.agent is not None and spec.agents and n.agent not in spec.agents:
-            raise GraphError(f"{at(i, 'agent')}: node '{n.id}', key 'agent': agent '{n.agent}' is not declared "
-                             f"under 'agents' (declared: {', '.join(spec.agents)})")
+            raise GraphError(
+                f"{at(i, 'agent')}: node '{n.id}', key 'agent': agent '{n.agent}' is not declared "
+                f"under 'agents' (declared: {', '.join(spec.agents)})"
+            )
 
     classes: dict[str, type[Node]] = {}
     params: dict[str, Any] = {}
@@ -275,22 +301,28 @@ def parse_graph(doc: LocatedYaml, overrides: list[str] | None = None, *, source_
             key = ".".join(str(p) for p in err["loc"]) or "params"
             msg = "unknown parameter" if err["type"] == "extra_forbidden" else err["msg"]
             known = ", ".join(cls.Params.model_fields) or "none"
-            raise GraphError(f"{at(i, 'params', *err['loc'])}: node '{n.id}' ({n.uses}), parameter '{key}': {msg} "
-                             f"(got {err.get('input')!r}; parameters: {known})") from None
+            raise GraphError(
+                f"{at(i, 'params', *err['loc'])}: node '{n.id}' ({n.uses}), parameter '{key}': {msg} "
+                f"(got {err.get('input')!r}; parameters: {known})"
+            ) from None
         declared = list(cls.outputs)
         if n.outputs is None:
             outputs[n.id] = declared
         else:
             for j, port in enumerate(n.outputs):
                 if declared and port not in declared:
-                    raise GraphError(f"{at(i, 'outputs', j)}: node '{n.id}' ({n.uses}), output '{port}': not an "
-                                     f"output of {n.uses} (outputs: {', '.join(declared)})")
+                    raise GraphError(
+                        f"{at(i, 'outputs', j)}: node '{n.id}' ({n.uses}), output '{port}': not an "
+                        f"output of {n.uses} (outputs: {', '.join(declared)})"
+                    )
             outputs[n.id] = list(n.outputs)
         if not cls.dynamic_inputs:
             for port in n.inputs:
                 if port not in cls.inputs:
-                    raise GraphError(f"{at(i, 'inputs', port)}: node '{n.id}' ({n.uses}), input '{port}': not an "
-                                     f"input of {n.uses} (inputs: {', '.join(cls.inputs) or 'none'})")
+                    raise GraphError(
+                        f"{at(i, 'inputs', port)}: node '{n.id}' ({n.uses}), input '{port}': not an "
+                        f"input of {n.uses} (inputs: {', '.join(cls.inputs) or 'none'})"
+                    )
 
     edges: list[Edge] = []
     for i, n in enumerate(spec.nodes):
@@ -309,8 +341,10 @@ def parse_graph(doc: LocatedYaml, overrides: list[str] | None = None, *, source_
                 if node_id not in ids:
                     raise GraphError(f"{where}: '{src}' names no node '{node_id}' (nodes: {', '.join(ids)})")
                 if out not in outputs[node_id]:
-                    raise GraphError(f"{where}: '{src}' is not an output of '{node_id}' (outputs: "
-                                     f"{', '.join(outputs[node_id]) or 'none'})")
+                    raise GraphError(
+                        f"{where}: '{src}' is not an output of '{node_id}' (outputs: "
+                        f"{', '.join(outputs[node_id]) or 'none'})"
+                    )
             edges.append(Edge(src, n.id, port, s))
     return Graph(spec, source_text, doc.filename, classes, params, outputs, edges)
 

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,20 +19,20 @@ import zmq.asyncio
 from .barrier import StartBarrier
 from .control import Bound, Bye, Done, NodeFailed, Ready, Started, Stats, Stop, WorkerMessage
 from .errors import GraphError
-from .graph import Graph, load_graph
+from .graph import Graph
 from .node import BackendSetting
 from .security import check_keys, default_keys_dir
 from .spawner import Spawner
 from .stats import merge_snapshots
 from .supervision import AgentProc, AgentState, Failure, FailureKind, Supervisor
 from .switchboard import Switchboard
-from .telemetry import StatsPublisher, fleet_summary, live_top
+from .telemetry import StatsPublisher, fleet_summary
 from .wiring import LAUNCHER_KEY, can_bind, local_address_towards, plan_wiring, remote_agents
 
 if TYPE_CHECKING:
     from .remote import RemoteAgents
 
-__all__ = ["Launcher", "RunResult", "run_graph"]
+__all__ = ["Launcher", "RunResult"]
 
 log = logging.getLogger("edgeloop.launcher")
 
@@ -64,12 +63,25 @@ class Launcher:
     and control then run over tcp with CURVE, keys from `keys_dir` (see README "Machines").
     """
 
-    def __init__(self, graph: Graph, *, overrides: list[str] | None = None, transport: str = "auto",
-                 env: dict[str, str] | None = None, startup_timeout_s: float = 60.0, stop_grace_s: float = 0.8,
-                 stats_path: str | None = None, metrics_port: int | None = None, broker_url: str | None = None,
-                 keys_dir: str | Path | None = None, advertise: str | None = None, fleet: str = "default",
-                 broker_port: int | None = None, remote_silence_s: float = 10.0,
-                 backend: BackendSetting | None = None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        *,
+        overrides: list[str] | None = None,
+        transport: str = "auto",
+        env: dict[str, str] | None = None,
+        startup_timeout_s: float = 60.0,
+        stop_grace_s: float = 0.8,
+        stats_path: str | None = None,
+        metrics_port: int | None = None,
+        broker_url: str | None = None,
+        keys_dir: str | Path | None = None,
+        advertise: str | None = None,
+        fleet: str = "default",
+        broker_port: int | None = None,
+        remote_silence_s: float = 10.0,
+        backend: BackendSetting | None = None,
+    ) -> None:
         self.graph = graph
         self.overrides = overrides or []
         self.backend = backend
@@ -94,15 +106,29 @@ class Launcher:
         self.stop_grace_s = stop_grace_s
         self.stats_path = stats_path
         self.metrics_port = metrics_port
-        self.agents = {name: AgentProc(name, spec.restart, remote=name in remote) for name, spec in graph.agents.items()}
+        self.agents = {
+            name: AgentProc(name, spec.restart, remote=name in remote) for name, spec in graph.agents.items()
+        }
         self.started = asyncio.Event()
         self.stop_requested = asyncio.Event()
         self.kill_requested = False
-        self.supervisor = Supervisor(self.agents, self.stop_requested, startup_timeout_s=startup_timeout_s,
-                                     remote_silence_s=remote_silence_s)
+        self.supervisor = Supervisor(
+            self.agents,
+            self.stop_requested,
+            startup_timeout_s=startup_timeout_s,
+            remote_silence_s=remote_silence_s,
+        )
         self.failures = self.supervisor.failures
-        self.spawner = Spawner(graph, self.agents, self.wiring, self.run_dir, overrides=self.overrides,
-                               env=self.env, keys_dir=self.keys_dir, backend=backend)
+        self.spawner = Spawner(
+            graph,
+            self.agents,
+            self.wiring,
+            self.run_dir,
+            overrides=self.overrides,
+            env=self.env,
+            keys_dir=self.keys_dir,
+            backend=backend,
+        )
         self.switchboard = Switchboard(self.wiring, self.keys_dir)
         self.barrier = StartBarrier(self.agents, self.wiring, self.started, self.switchboard.send)
         self.publisher = StatsPublisher(graph, metrics_port=metrics_port)
@@ -138,8 +164,9 @@ class Launcher:
             case Bound() | Ready() | Started():
                 await self.barrier.step(a, msg)
             case Stats(snapshot=snapshot):
-                await self.publisher.update(name, dict(snapshot), {x.name: x.restarts for x in self.agents.values()},
-                                            self.failures)
+                await self.publisher.update(
+                    name, dict(snapshot), {x.name: x.restarts for x in self.agents.values()}, self.failures
+                )
             case NodeFailed(node=node, error=error):
                 self.failures.append(Failure(FailureKind.NODE_FAILED, name, error, node))
             case Done():
@@ -184,13 +211,21 @@ class Launcher:
 
         adv = self.advertise or "127.0.0.1"
         self.remote = RemoteAgents(
-            list(self.wiring.remote), self.supervisor.remote_exit, broker_url=self.broker_url, fleet=self.fleet,
-            advertise=adv, bind_host=adv if can_bind(adv) else "0.0.0.0",
+            list(self.wiring.remote),
+            self.supervisor.remote_exit,
+            broker_url=self.broker_url,
+            fleet=self.fleet,
+            advertise=adv,
+            bind_host=adv if can_bind(adv) else "0.0.0.0",
             embedded_port=EMBEDDED_BROKER_PORT if self.broker_port is None else self.broker_port,
-            deploy_timeout_s=max(5.0, self.startup_timeout_s - 5.0))  # its reason beats the generic timeout
+            deploy_timeout_s=max(5.0, self.startup_timeout_s - 5.0),
+        )  # its reason beats the generic timeout
         self.spawner.remote = self.remote
-        await self.remote.start(lambda: fleet_summary(self.graph.spec.name, self.agents, self.snapshots,
-                                                      self._fleet_prev, len(self.failures)))
+        await self.remote.start(
+            lambda: fleet_summary(
+                self.graph.spec.name, self.agents, self.snapshots, self._fleet_prev, len(self.failures)
+            )
+        )
 
     async def run(self, duration_s: float | None = None) -> RunResult:
         zctx = zmq.asyncio.Context()
@@ -212,19 +247,33 @@ class Launcher:
                 if t_running is not None and duration_s is not None and now - t_running >= duration_s:
                     break
                 if t_running is None and now - t_start > self.startup_timeout_s:
-                    raise GraphError(f"agents did not become ready within {self.startup_timeout_s:.0f} s: " +
-                                     ", ".join(f"{a.name}={a.state}" for a in self.agents.values()))
+                    raise GraphError(
+                        f"agents did not become ready within {self.startup_timeout_s:.0f} s: "
+                        + ", ".join(f"{a.name}={a.state}" for a in self.agents.values())
+                    )
                 await self.switchboard.poll(0.05, self._on_control)
                 for a in self.agents.values():
                     self._supervise(a)
-                if t_running is None and all(a.state in (AgentState.RUNNING, AgentState.DONE)
-                                             for a in self.agents.values()):
+                if t_running is None and all(
+                    a.state in (AgentState.RUNNING, AgentState.DONE) for a in self.agents.values()
+                ):
                     t_running = self._running_since = time.monotonic()
                     self.started.set()
-                if t_running is None and (exc := self.supervisor.startup_failure(
-                        {n: s.host for n, s in self.graph.agents.items()})) is not None:
+                if (
+                    t_running is None
+                    and (
+                        exc := self.supervisor.startup_failure(
+                            {n: s.host for n, s in self.graph.agents.items()}
+                        )
+                    )
+                    is not None
+                ):
                     raise exc
-                live = [a for a in self.agents.values() if a.state is not AgentState.EXITED or a.restart_at is not None]
+                live = [
+                    a
+                    for a in self.agents.values()
+                    if a.state is not AgentState.EXITED or a.restart_at is not None
+                ]
                 if t_running is not None and (not live or all(a.state is AgentState.DONE for a in live)):
                     break
             stopped = True
@@ -261,13 +310,16 @@ class Launcher:
                 except zmq.ZMQError:
                     pass  # no link to it any more: its daemon stops it below
         while time.monotonic() < deadline and not self.kill_requested:
-            if all(a.proc is None or a.proc.poll() is not None for a in self.agents.values()) and \
-                    all(a.bye or a.state in (AgentState.SPAWNED, AgentState.EXITED) for a in remote):
+            if all(a.proc is None or a.proc.poll() is not None for a in self.agents.values()) and all(
+                a.bye or a.state in (AgentState.SPAWNED, AgentState.EXITED) for a in remote
+            ):
                 break
             await self.switchboard.poll(0.02, self._on_control)
         await self.switchboard.poll(0.0, self._on_control)
         if self.remote is not None:
-            late = [a.name for a in remote if not a.bye and a.state not in (AgentState.SPAWNED, AgentState.EXITED)]
+            late = [
+                a.name for a in remote if not a.bye and a.state not in (AgentState.SPAWNED, AgentState.EXITED)
+            ]
             for name in late:
                 log.warning("agent '%s' did not stop in time: stopping it through its daemon", name)
                 self.failures.append(Failure(FailureKind.STOPPED_BY_DAEMON, name))
@@ -280,8 +332,14 @@ class Launcher:
         view = merge_snapshots(self.snapshots)
         failed_nodes = [n for n, v in view["nodes"].items() if v.get("state") == "failed"]
         code = self.supervisor.exit_code(failed_nodes)
-        return RunResult(code, view, duration, {a.name: a.restarts for a in self.agents.values()},
-                         [f.message for f in self.failures], list(self.failures))
+        return RunResult(
+            code,
+            view,
+            duration,
+            {a.name: a.restarts for a in self.agents.values()},
+            [f.message for f in self.failures],
+            list(self.failures),
+        )
 
     def kill_now(self) -> None:
         """Kill every local worker at once (a second Ctrl-C) and stop."""
@@ -289,49 +347,3 @@ class Launcher:
         for name in self.spawner.kill_all(wait=False):
             self.failures.append(Failure(FailureKind.KILLED_BY_SIGNAL, name))
         self.stop_requested.set()
-
-
-def run_graph(path: str | Path, *, duration_s: float | None = None, overrides: list[str] | None = None,
-              transport: str = "auto", graph: Graph | None = None, top: bool = False,
-              metrics_port: int | None = None, broker_url: str | None = None, keys_dir: str | Path | None = None,
-              advertise: str | None = None, fleet: str = "default", broker_port: int | None = None,
-              restore_signals: bool = True, backend: BackendSetting | None = None) -> RunResult:
-    """Run a graph file until it finishes, `duration_s` passes, or Ctrl-C / SIGTERM (a second Ctrl-C kills).
-
-    `backend` overrides the hardware backend of every node (`edgeloop run --backend`)."""
-    graph = graph or load_graph(path, overrides)
-
-    holder: dict[str, Any] = {}
-
-    def on_signal() -> None:
-        launcher: Launcher | None = holder.get("launcher")
-        if launcher is None:
-            return
-        if launcher.stop_requested.is_set():  # a second Ctrl-C: kill now
-            launcher.kill_now()
-        launcher.stop_requested.set()
-
-    def handler(signum: int, frame: Any) -> None:
-        loop = holder.get("loop")
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(on_signal)
-
-    async def main() -> RunResult:
-        launcher = Launcher(graph, overrides=overrides, transport=transport, metrics_port=metrics_port,
-                            broker_url=broker_url, keys_dir=keys_dir, advertise=advertise, fleet=fleet,
-                            broker_port=broker_port, backend=backend)
-        holder["launcher"], holder["loop"] = launcher, asyncio.get_running_loop()
-        if top:
-            launcher.on_stats, launcher.on_finish = live_top(graph.spec.name)
-        return await launcher.run(duration_s)
-
-    # Plain signal handlers, installed before the loop and kept until the result is back, so a Ctrl-C
-    # at any moment means "stop" (then "kill"), never a KeyboardInterrupt that loses the summary.
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return asyncio.run(main())
-    finally:
-        # The handler left in place (restore_signals=False) does nothing once the loop is closed.
-        if restore_signals:
-            for sig, h in previous.items():
-                signal.signal(sig, h)

@@ -19,24 +19,39 @@ from .graph import Graph
 from .qos import LatencyReservoir
 from .wiring import Wiring
 
-__all__ = ["runs_dir", "write_run_file", "find_run", "TelemetryClient", "render_top", "echo", "hz",
-           "start_metrics_server"]
+__all__ = [
+    "runs_dir",
+    "write_run_file",
+    "find_run",
+    "TelemetryClient",
+    "render_top",
+    "echo",
+    "hz",
+    "start_metrics_server",
+]
 
 
 def runs_dir() -> Path:
     """Where running graphs announce themselves (per user, 0700)."""
     base = os.environ.get("EDGELOOP_RUNS_DIR") or os.path.join(
-        os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir(), f"edgeloop-runs-{os.getuid()}")
+        os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir(), f"edgeloop-runs-{os.getuid()}"
+    )
     p = Path(base)
     p.mkdir(mode=0o700, parents=True, exist_ok=True)
     return p
 
 
 def write_run_file(graph: Graph, wiring: Wiring) -> Path:
-    info = {"name": graph.spec.name, "pid": os.getpid(), "graph_file": graph.filename, "started": time.time(),
-            "telemetry": wiring.telemetry, "tap": wiring.tap,
-            "node_agent": {n.id: graph.agent_of(n.id) for n in graph.spec.nodes},
-            "outputs": graph.outputs}
+    info = {
+        "name": graph.spec.name,
+        "pid": os.getpid(),
+        "graph_file": graph.filename,
+        "started": time.time(),
+        "telemetry": wiring.telemetry,
+        "tap": wiring.tap,
+        "node_agent": {n.id: graph.agent_of(n.id) for n in graph.spec.nodes},
+        "outputs": graph.outputs,
+    }
     path = runs_dir() / f"{graph.spec.name}-{os.getpid()}.json"
     path.write_text(json.dumps(info))
     return path
@@ -67,7 +82,9 @@ def find_run(name: str | None = None) -> dict[str, Any]:
             runs.append(info)
     if not runs:
         which = f"named '{name}' " if name else ""
-        raise EdgeloopError(f"no running graph {which}found in {runs_dir()}: start one with `edgeloop run GRAPH.yaml`")
+        raise EdgeloopError(
+            f"no running graph {which}found in {runs_dir()}: start one with `edgeloop run GRAPH.yaml`"
+        )
     return max(runs, key=lambda r: r["started"])
 
 
@@ -109,8 +126,15 @@ def render_top(view: dict[str, Any], prev: dict[str, Any] | None = None, dt: flo
         cpu = 100.0 * (a.get("cpu_s", 0) - pa.get("cpu_s", a.get("cpu_s", 0))) / dt if pa else float("nan")
         pbusy = (prev or {}).get("nodes", {}).get(n, {}).get("busy_s")
         busy = 100.0 * (v.get("busy_s", 0) - pbusy) / dt if pbusy is not None else float("nan")
-        nodes.add_row(n, v["agent"], v["state"], f"{cpu:.0f}", f"{a.get('rss', 0) / 2**20:.0f}",
-                      str(view.get("restarts", {}).get(v["agent"], 0) + v.get("restarts", 0)), f"{busy:.0f}")
+        nodes.add_row(
+            n,
+            v["agent"],
+            v["state"],
+            f"{cpu:.0f}",
+            f"{a.get('rss', 0) / 2**20:.0f}",
+            str(view.get("restarts", {}).get(v["agent"], 0) + v.get("restarts", 0)),
+            f"{busy:.0f}",
+        )
     edges = Table(expand=True)
     for c in ("edge", "rate Hz", "p50 µs", "p99 µs", "queue", "dropped"):
         edges.add_column(c, justify="left" if c == "edge" else "right")
@@ -118,16 +142,29 @@ def render_top(view: dict[str, Any], prev: dict[str, Any] | None = None, dt: flo
     for name, e in sorted(view.get("edges", {}).items()):
         pe = pedges.get(name)
         rate = (e["received"] - pe["received"]) / dt if pe else float("nan")
-        edges.add_row(name, f"{rate:.1f}", f"{e['latency']['p50_us']:.0f}", f"{e['latency']['p99_us']:.0f}",
-                      str(e["queue_depth"]), str(e["dropped"]))
+        edges.add_row(
+            name,
+            f"{rate:.1f}",
+            f"{e['latency']['p50_us']:.0f}",
+            f"{e['latency']['p99_us']:.0f}",
+            str(e["queue_depth"]),
+            str(e["dropped"]),
+        )
     parts: list[Any] = [nodes, edges]
     if view.get("paths"):
         paths = Table(title="sensor → action", expand=True)
         for c in ("path", "count", "p50 µs", "p99 µs", "max µs", "late", "too late"):
             paths.add_column(c, justify="left" if c == "path" else "right")
         for k, p in sorted(view["paths"].items()):
-            paths.add_row(k, str(p["count"]), f"{p['p50_us']:.0f}", f"{p['p99_us']:.0f}", f"{p['max_us']:.0f}",
-                          str(p["late"]), str(p["too_late"]))
+            paths.add_row(
+                k,
+                str(p["count"]),
+                f"{p['p50_us']:.0f}",
+                f"{p['p99_us']:.0f}",
+                f"{p['max_us']:.0f}",
+                str(p["late"]),
+                str(p["too_late"]),
+            )
         parts.append(paths)
     return Group(*parts)
 
@@ -140,8 +177,10 @@ def _tap_socket(run: dict[str, Any], topic: str) -> tuple[zmq.Context[Any], zmq.
         raise EdgeloopError(f"'{topic}' is not an output of the running graph (outputs: {', '.join(outs)})")
     endpoint = run["tap"].get(agent)
     if endpoint is None:
-        raise EdgeloopError(f"'{topic}' is emitted by agent '{agent}' on another host: `topic echo/hz` reach "
-                            "only agents on the launcher's host (record it with `edgeloop record` instead)")
+        raise EdgeloopError(
+            f"'{topic}' is emitted by agent '{agent}' on another host: `topic echo/hz` reach "
+            "only agents on the launcher's host (record it with `edgeloop record` instead)"
+        )
     ctx: zmq.Context[Any] = zmq.Context()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.LINGER, 0)
@@ -150,7 +189,9 @@ def _tap_socket(run: dict[str, Any], topic: str) -> tuple[zmq.Context[Any], zmq.
     return ctx, sock
 
 
-def echo(run: dict[str, Any], topic: str, *, count: int | None = None, timeout_s: float = 10.0) -> Iterator[Any]:
+def echo(
+    run: dict[str, Any], topic: str, *, count: int | None = None, timeout_s: float = 10.0
+) -> Iterator[Any]:
     """Decoded messages of `topic` as they are emitted (malformed ones skipped)."""
     ctx, sock = _tap_socket(run, topic)
     try:
@@ -172,7 +213,9 @@ def echo(run: dict[str, Any], topic: str, *, count: int | None = None, timeout_s
         ctx.term()
 
 
-def hz(run: dict[str, Any], topic: str, *, window_s: float = 2.0, timeout_s: float = 10.0) -> dict[str, float]:
+def hz(
+    run: dict[str, Any], topic: str, *, window_s: float = 2.0, timeout_s: float = 10.0
+) -> dict[str, float]:
     """Rate, period jitter and sequence gaps of `topic` over `window_s`."""
     times: list[int] = []
     seqs: list[int] = []
@@ -186,8 +229,12 @@ def hz(run: dict[str, Any], topic: str, *, window_s: float = 2.0, timeout_s: flo
 
     dt = np.diff(np.asarray(times, dtype=np.float64)) / 1e9
     gaps = int(sum(max(0, b - a - 1) for a, b in zip(seqs, seqs[1:], strict=False)))
-    return {"rate_hz": float(1.0 / dt.mean()) if dt.size else float("nan"), "n": len(times),
-            "period_std_ms": float(dt.std() * 1000) if dt.size else float("nan"), "gaps": gaps}
+    return {
+        "rate_hz": float(1.0 / dt.mean()) if dt.size else float("nan"),
+        "n": len(times),
+        "period_std_ms": float(dt.std() * 1000) if dt.size else float("nan"),
+        "gaps": gaps,
+    }
 
 
 def start_metrics_server(port: int, view: Callable[[], dict[str, Any]]) -> Any:
@@ -198,13 +245,18 @@ def start_metrics_server(port: int, view: Callable[[], dict[str, Any]]) -> Any:
     class _Collector:
         def collect(self) -> Iterator[Any]:
             v = view()
-            recv = CounterMetricFamily("edgeloop_edge_received", "messages delivered to a node", labels=["edge"])
-            drop = CounterMetricFamily("edgeloop_edge_dropped", "messages dropped (queue, gaps, failed node)",
-                                       labels=["edge"])
-            depth = GaugeMetricFamily("edgeloop_edge_queue_depth", "messages waiting in the input queue",
-                                      labels=["edge"])
-            hist = HistogramMetricFamily("edgeloop_edge_latency_seconds", "emit to on_input latency",
-                                         labels=["edge"])
+            recv = CounterMetricFamily(
+                "edgeloop_edge_received", "messages delivered to a node", labels=["edge"]
+            )
+            drop = CounterMetricFamily(
+                "edgeloop_edge_dropped", "messages dropped (queue, gaps, failed node)", labels=["edge"]
+            )
+            depth = GaugeMetricFamily(
+                "edgeloop_edge_queue_depth", "messages waiting in the input queue", labels=["edge"]
+            )
+            hist = HistogramMetricFamily(
+                "edgeloop_edge_latency_seconds", "emit to on_input latency", labels=["edge"]
+            )
             for name, e in v.get("edges", {}).items():
                 recv.add_metric([name], e["received"])
                 drop.add_metric([name], e["dropped"])
@@ -216,7 +268,9 @@ def start_metrics_server(port: int, view: Callable[[], dict[str, Any]]) -> Any:
                         cum += c
                         buckets.append(("+Inf" if bound is None else str(bound / 1e9), cum))
                     hist.add_metric([name], buckets, sum_value=e["hist"]["sum_us"] / 1e6)
-            rss = GaugeMetricFamily("edgeloop_agent_rss_bytes", "resident memory of an agent", labels=["agent"])
+            rss = GaugeMetricFamily(
+                "edgeloop_agent_rss_bytes", "resident memory of an agent", labels=["agent"]
+            )
             for a, s in v.get("agents", {}).items():
                 rss.add_metric([a], s.get("rss", 0))
             yield from (recv, drop, depth, hist, rss)

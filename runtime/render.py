@@ -65,10 +65,18 @@ def to_png(graph: Graph, path: str) -> None:
 
     dot = shutil.which("dot")
     if dot is None:
-        raise EdgeloopError("PNG output needs Graphviz's `dot` program, which is not installed (Debian/Ubuntu: "
-                            "`apt-get install graphviz`; macOS: `brew install graphviz`); `--format dot` or "
-                            "`--format mermaid` work without it")
-    proc = subprocess.run([dot, "-Tpng", "-o", path], input=to_dot(graph), text=True, capture_output=True,
-                          timeout=60, check=False)
+        raise EdgeloopError(
+            "PNG output needs Graphviz's `dot` program, which is not installed (Debian/Ubuntu: "
+            "`apt-get install graphviz`; macOS: `brew install graphviz`); `--format dot` or "
+            "`--format mermaid` work without it"
+        )
+    proc = subprocess.run(
+        [dot, "-Tpng", "-o", path],
+        input=to_dot(graph),
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     if proc.returncode != 0:
         raise EdgeloopError(f"Graphviz failed: {proc.stderr.strip()}")

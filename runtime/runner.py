@@ -50,9 +50,20 @@ class NodeRunner:
     simulated time; `backend_override` is handed to the node's context.
     """
 
-    def __init__(self, host: NodeHost, spec: NodeSpec, cls: type[Node], params: Any, restart: RestartSpec,
-                 clock: Clock, *, stop_event: asyncio.Event, metrics: bool = True, whole_graph: bool = False,
-                 backend_override: BackendSetting | None = None) -> None:
+    def __init__(
+        self,
+        host: NodeHost,
+        spec: NodeSpec,
+        cls: type[Node],
+        params: Any,
+        restart: RestartSpec,
+        clock: Clock,
+        *,
+        stop_event: asyncio.Event,
+        metrics: bool = True,
+        whole_graph: bool = False,
+        backend_override: BackendSetting | None = None,
+    ) -> None:
         self.host = host
         self.spec = spec
         self.node_id = spec.id
@@ -159,7 +170,11 @@ class NodeRunner:
     def _inputs_closed(self) -> bool:
         data = self._data_inputs()
         # Timers never close, so a node fed by a timer runs until the graph stops.
-        return bool(data) and not self.timers and all(self.queues[p].eos and not len(self.queues[p]) for p in data)
+        return (
+            bool(data)
+            and not self.timers
+            and all(self.queues[p].eos and not len(self.queues[p]) for p in data)
+        )
 
     async def _finish(self) -> None:
         if self.state is NodeState.RUNNING:
@@ -191,7 +206,9 @@ class NodeRunner:
             now = time.time_ns() if self.metrics else 0
             if q.spec.timeout_ms:
                 # After the last message of an ended upstream the input is stale at once.
-                self._last_arrival[port] = self._timeout_now() - (_ns(q.spec.timeout_ms) if q.eos and not len(q) else 0)
+                self._last_arrival[port] = self._timeout_now() - (
+                    _ns(q.spec.timeout_ms) if q.eos and not len(q) else 0
+                )
                 self._timed_out.discard(port)
             t0 = time.perf_counter()
             try:
@@ -207,7 +224,9 @@ class NodeRunner:
                     q.stats.latency.add(now - msg.t_emit_ns)
                     q.stats.sense_latency.add(now - msg.t_sense_ns)
                     if self.tracker is not None and port not in self.timers:
-                        self.tracker.observe(msg.origin or msg.topic, self.node_id, port, now - msg.t_sense_ns)
+                        self.tracker.observe(
+                            msg.origin or msg.topic, self.node_id, port, now - msg.t_sense_ns
+                        )
             # A hook that computes without awaiting never gives the loop back while its queue has
             # messages: the agent's other nodes, its inbox readers and its control channel (stop!)
             # would wait for the whole backlog. Give the loop a turn once the node has held it a while.
@@ -248,14 +267,22 @@ class NodeRunner:
     def _armed(self, port: str, q: InputQueue) -> bool:
         """The input's timeout is running: it has one, has had a message, has not timed out yet, and
         has nothing queued (an input with messages still queued is not stale, even if its upstream ended)."""
-        return bool(q.spec.timeout_ms) and port in self._last_arrival and port not in self._timed_out and not len(q)
+        return (
+            bool(q.spec.timeout_ms)
+            and port in self._last_arrival
+            and port not in self._timed_out
+            and not len(q)
+        )
 
     def _next_timeout(self) -> float | None:
         if not self._last_arrival:
             return None
         now = self._timeout_now()
-        deadlines = [(self._last_arrival[p] + _ns(q.spec.timeout_ms or 0) - now) / 1e9
-                     for p, q in self.queues.items() if self._armed(p, q)]
+        deadlines = [
+            (self._last_arrival[p] + _ns(q.spec.timeout_ms or 0) - now) / 1e9
+            for p, q in self.queues.items()
+            if self._armed(p, q)
+        ]
         return min(deadlines) if deadlines else None
 
     async def _fire_timeouts(self) -> None:
@@ -316,7 +343,9 @@ class NodeRunner:
         self.failures += 1
         self.last_error = f"{hook}: {type(exc).__name__}: {exc}"
         self.ctx.log.error("%s failed: %s\n%s", hook, exc, "".join(traceback.format_exception(exc)).rstrip())
-        delay_s = self._budget.take(time.monotonic()) if self.restart.policy in ("on-failure", "always") else None
+        delay_s = (
+            self._budget.take(time.monotonic()) if self.restart.policy in ("on-failure", "always") else None
+        )
         if delay_s is not None:
             try:
                 await self._restart_node(f"{hook} failed", delay_s)
@@ -330,5 +359,11 @@ class NodeRunner:
         return False
 
     def snapshot(self) -> dict[str, Any]:
-        return {"state": self.state.value, "restarts": self.restarts, "failures": self.failures,
-                "error": self.last_error, "busy_s": round(self.busy_s, 6), "counters": dict(self.ctx.counters)}
+        return {
+            "state": self.state.value,
+            "restarts": self.restarts,
+            "failures": self.failures,
+            "error": self.last_error,
+            "busy_s": round(self.busy_s, 6),
+            "counters": dict(self.ctx.counters),
+        }

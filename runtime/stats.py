@@ -15,11 +15,18 @@ def _pcts(r: LatencyReservoir) -> dict[str, float]:
 
 
 def edge_summary(st: EdgeStats) -> dict[str, Any]:
-    return {"received": st.received, "dropped": st.dropped, "dropped_queue": st.dropped_queue,
-            "dropped_gap": st.dropped_gap, "dropped_failed": st.dropped_failed, "queue_depth": st.queue_depth,
-            "closed": st.closed, "latency": _pcts(st.latency),
-            "hist": {"counts": st.latency.buckets, "sum_us": st.latency.sum_ns / 1000.0},
-            "sense_latency": _pcts(st.sense_latency)}
+    return {
+        "received": st.received,
+        "dropped": st.dropped,
+        "dropped_queue": st.dropped_queue,
+        "dropped_gap": st.dropped_gap,
+        "dropped_failed": st.dropped_failed,
+        "queue_depth": st.queue_depth,
+        "closed": st.closed,
+        "latency": _pcts(st.latency),
+        "hist": {"counts": st.latency.buckets, "sum_us": st.latency.sum_ns / 1000.0},
+        "sense_latency": _pcts(st.sense_latency),
+    }
 
 
 def merge_snapshots(snaps: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -42,10 +49,18 @@ def summary_rows(view: dict[str, Any], duration_s: float) -> list[dict[str, Any]
     for name, e in sorted(view["edges"].items()):
         src = name.split(" -> ")[0]
         sent = view["outputs"].get(src, {}).get("sent")
-        rows.append({"edge": name, "sent": sent, "received": e["received"], "dropped": e["dropped"],
-                     "rate_hz": e["received"] / duration_s if duration_s > 0 else float("nan"),
-                     "p50_us": e["latency"]["p50_us"], "p99_us": e["latency"]["p99_us"],
-                     "e2e_p99_us": e["sense_latency"]["p99_us"]})
+        rows.append(
+            {
+                "edge": name,
+                "sent": sent,
+                "received": e["received"],
+                "dropped": e["dropped"],
+                "rate_hz": e["received"] / duration_s if duration_s > 0 else float("nan"),
+                "p50_us": e["latency"]["p50_us"],
+                "p99_us": e["latency"]["p99_us"],
+                "e2e_p99_us": e["sense_latency"]["p99_us"],
+            }
+        )
     return rows
 
 
@@ -54,12 +69,29 @@ def print_summary(view: dict[str, Any], duration_s: float, *, title: str = "edge
     from rich.table import Table
 
     t = Table(title=f"{title} ({duration_s:.2f} s)")
-    for col in ("edge", "sent", "received", "dropped", "rate Hz", "latency p50 µs", "p99 µs", "sense→here p99 µs"):
+    for col in (
+        "edge",
+        "sent",
+        "received",
+        "dropped",
+        "rate Hz",
+        "latency p50 µs",
+        "p99 µs",
+        "sense→here p99 µs",
+    ):
         t.add_column(col, justify="left" if col == "edge" else "right")
     f: Any = lambda v: "-" if v is None or v != v else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}")  # noqa: E731
     for r in summary_rows(view, duration_s):
-        t.add_row(r["edge"], "-" if r["sent"] is None else f"{r['sent']:,}", f"{r['received']:,}",
-                  f"{r['dropped']:,}", f(r["rate_hz"]), f(r["p50_us"]), f(r["p99_us"]), f(r["e2e_p99_us"]))
+        t.add_row(
+            r["edge"],
+            "-" if r["sent"] is None else f"{r['sent']:,}",
+            f"{r['received']:,}",
+            f"{r['dropped']:,}",
+            f(r["rate_hz"]),
+            f(r["p50_us"]),
+            f(r["p99_us"]),
+            f(r["e2e_p99_us"]),
+        )
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
@@ -70,13 +102,22 @@ def print_summary(view: dict[str, Any], duration_s: float, *, title: str = "edge
             pt.add_column(col, justify="left" if col == "path" else "right")
         for k, p in sorted(view["paths"].items()):
             dl = p.get("deadline_ms")
-            pt.add_row(k, f"{p['count']:,}", f(p["p50_us"]), f(p["p99_us"]), f(p["max_us"]),
-                       "-" if dl is None else f"{p['late']:,}", "-" if dl is None else f"{p['too_late']:,}")
+            pt.add_row(
+                k,
+                f"{p['count']:,}",
+                f(p["p50_us"]),
+                f(p["p99_us"]),
+                f(p["max_us"]),
+                "-" if dl is None else f"{p['late']:,}",
+                "-" if dl is None else f"{p['too_late']:,}",
+            )
         console.print(pt)
     bad = {n: v for n, v in view["nodes"].items() if v.get("failures") or v.get("restarts")}
     for n, v in bad.items():
-        console.print(f"node [bold]{n}[/] ({v['agent']}): state {v['state']}, failures {v['failures']}, "
-                      f"restarts {v['restarts']} {v.get('error', '')}")
+        console.print(
+            f"node [bold]{n}[/] ({v['agent']}): state {v['state']}, failures {v['failures']}, "
+            f"restarts {v['restarts']} {v.get('error', '')}"
+        )
     mal = sum(a.get("malformed", 0) for a in view["agents"].values())
     if mal:
         console.print(f"malformed messages dropped: {mal}")

@@ -16,8 +16,14 @@ __all__ = ["NodeHarness"]
 
 
 class _HarnessContext:
-    def __init__(self, harness: NodeHarness, node_id: str, params: Any, clock: Clock,
-                 backend_override: BackendSetting | None) -> None:
+    def __init__(
+        self,
+        harness: NodeHarness,
+        node_id: str,
+        params: Any,
+        clock: Clock,
+        backend_override: BackendSetting | None,
+    ) -> None:
         self._h = harness
         self.node_id = node_id
         self.params = params
@@ -30,14 +36,19 @@ class _HarnessContext:
 
     async def emit(self, port: str, payload: Payload, *, t_sense: int | Message | None = None) -> None:
         if self._h.node_cls.outputs and port not in self._h.node_cls.outputs:
-            raise GraphError(f"node '{self.node_id}' emitted on undeclared output '{port}' "
-                             f"(declared: {', '.join(self._h.node_cls.outputs)})")
+            raise GraphError(
+                f"node '{self.node_id}' emitted on undeclared output '{port}' "
+                f"(declared: {', '.join(self._h.node_cls.outputs)})"
+            )
         now = self.clock.now_ns()
         t = t_sense.t_sense_ns if isinstance(t_sense, Message) else (now if t_sense is None else int(t_sense))
         msg = Message(f"{self.node_id}/{port}", self._seq[port], t, now, payload)
         self._seq[port] += 1
         self._h.outputs[port].append(msg)
-        if self._h.max_messages is not None and sum(map(len, self._h.outputs.values())) >= self._h.max_messages:
+        if (
+            self._h.max_messages is not None
+            and sum(map(len, self._h.outputs.values())) >= self._h.max_messages
+        ):
             self.stop_event.set()
         await asyncio.sleep(0)
 
@@ -58,9 +69,15 @@ class NodeHarness:
             assert h.payloads("y") == [6]
     """
 
-    def __init__(self, node: type[Node] | Node, params: dict[str, Any] | None = None, *,
-                 node_id: str = "node", clock: Clock | None = None,
-                 backend_override: BackendSetting | None = None) -> None:
+    def __init__(
+        self,
+        node: type[Node] | Node,
+        params: dict[str, Any] | None = None,
+        *,
+        node_id: str = "node",
+        clock: Clock | None = None,
+        backend_override: BackendSetting | None = None,
+    ) -> None:
         self.node = node() if isinstance(node, type) else node
         self.node_cls = type(self.node)
         self.params = self.node_cls.Params(**(params or {}))
@@ -79,7 +96,9 @@ class NodeHarness:
     async def send(self, port: str, payload: Payload, *, t_sense_ns: int | None = None) -> None:
         """Deliver one message to input `port` and wait for the node to handle it."""
         now = self.ctx.clock.now_ns()
-        msg = Message(f"harness/{port}", self._seq_in[port], now if t_sense_ns is None else t_sense_ns, now, payload)
+        msg = Message(
+            f"harness/{port}", self._seq_in[port], now if t_sense_ns is None else t_sense_ns, now, payload
+        )
         self._seq_in[port] += 1
         await self.node.on_input(port, msg)
 

@@ -10,8 +10,17 @@ from typing import Any
 from .errors import GraphError
 from .graph import Graph
 
-__all__ = ["Wiring", "plan_wiring", "is_local_host", "free_tcp_port", "remote_agents", "local_address_towards",
-           "can_bind", "LAUNCHER_KEY", "TRANSPORTS"]
+__all__ = [
+    "Wiring",
+    "plan_wiring",
+    "is_local_host",
+    "free_tcp_port",
+    "remote_agents",
+    "local_address_towards",
+    "can_bind",
+    "LAUNCHER_KEY",
+    "TRANSPORTS",
+]
 
 _LOCAL = {"localhost", "127.0.0.1", "::1", "", None}
 #: Key pair name of the launcher (its control socket is a CURVE server when agents run on other hosts).
@@ -51,8 +60,10 @@ def local_address_towards(host: str) -> str:
             s.connect((host, 9))
             return str(s.getsockname()[0])
     except OSError as exc:
-        raise GraphError(f"cannot find a local address that reaches host {host!r} ({exc}); "
-                         "pass --advertise ADDRESS (this machine's address as the other hosts see it)") from exc
+        raise GraphError(
+            f"cannot find a local address that reaches host {host!r} ({exc}); "
+            "pass --advertise ADDRESS (this machine's address as the other hosts see it)"
+        ) from exc
 
 
 @dataclass
@@ -67,20 +78,38 @@ class Wiring:
     control: str
     inbox: dict[str, str] = field(default_factory=dict)  # agent -> endpoint (latest / drop_oldest traffic)
     bp_inbox: dict[str, str] = field(default_factory=dict)  # "node/input" -> endpoint (backpressure traffic)
-    bind: dict[str, str] = field(default_factory=dict)  # endpoint -> what to bind (tcp binds the agent's host)
+    bind: dict[str, str] = field(
+        default_factory=dict
+    )  # endpoint -> what to bind (tcp binds the agent's host)
     tap: dict[str, str] = field(default_factory=dict)  # agent -> XPUB endpoint for `topic echo/hz`
     telemetry: str = ""  # the launcher's PUB of merged statistics, for `edgeloop top`
     curve: bool = False
     remote: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        return {"control": self.control, "inbox": self.inbox, "bp_inbox": self.bp_inbox, "bind": self.bind,
-                "tap": self.tap, "telemetry": self.telemetry, "curve": self.curve, "remote": self.remote}
+        return {
+            "control": self.control,
+            "inbox": self.inbox,
+            "bp_inbox": self.bp_inbox,
+            "bind": self.bind,
+            "tap": self.tap,
+            "telemetry": self.telemetry,
+            "curve": self.curve,
+            "remote": self.remote,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Wiring:
-        return cls(str(d["control"]), dict(d["inbox"]), dict(d["bp_inbox"]), dict(d["bind"]), dict(d["tap"]),
-                   str(d["telemetry"]), bool(d.get("curve", False)), list(d.get("remote", [])))
+        return cls(
+            str(d["control"]),
+            dict(d["inbox"]),
+            dict(d["bp_inbox"]),
+            dict(d["bind"]),
+            dict(d["tap"]),
+            str(d["telemetry"]),
+            bool(d.get("curve", False)),
+            list(d.get("remote", [])),
+        )
 
     def rebind(self, old: str, new: str) -> None:
         """A worker could not bind `old` (port taken on its host) and bound `new` instead: use it everywhere."""
@@ -102,7 +131,9 @@ class Wiring:
         return None
 
 
-def plan_wiring(graph: Graph, run_dir: Path, *, transport: str = "auto", advertise: str | None = None) -> Wiring:
+def plan_wiring(
+    graph: Graph, run_dir: Path, *, transport: str = "auto", advertise: str | None = None
+) -> Wiring:
     """ipc:// under `run_dir` (a 0700 directory) when all agents share this host, tcp:// + CURVE otherwise.
 
     `transport="tcp"` forces tcp on loopback (benchmarks and tests of the tcp path), `"curve"` adds
@@ -119,8 +150,12 @@ def plan_wiring(graph: Graph, run_dir: Path, *, transport: str = "auto", adverti
     if remote and LAUNCHER_KEY in agents:
         raise GraphError(f"agent name '{LAUNCHER_KEY}' is reserved for the launcher's key pair across hosts")
     use_tcp = transport != "auto" or bool(remote)
-    w = Wiring(control=f"ipc://{run_dir}/control.sock", telemetry=f"ipc://{run_dir}/telemetry.sock",
-               curve=transport == "curve" or bool(remote), remote=remote)
+    w = Wiring(
+        control=f"ipc://{run_dir}/control.sock",
+        telemetry=f"ipc://{run_dir}/telemetry.sock",
+        curve=transport == "curve" or bool(remote),
+        remote=remote,
+    )
     local_bind = advertise if advertise is not None and can_bind(advertise) else "0.0.0.0"
     if remote and advertise is not None:
         port = free_tcp_port(local_bind)

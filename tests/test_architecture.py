@@ -85,9 +85,22 @@ def test_map_reader_follows_trees_and_backticks(tmp_path: Path) -> None:
         "```\n"
     )
     assert architecture_paths(text) == [
-        "runtime/graph.py", "nodes/gone.py", "models/", "models/snn/", "models/snn/lif.py", "models/io.py",
+        "runtime/graph.py",
+        "nodes/gone.py",
+        "models/",
+        "models/snn/",
+        "models/snn/lif.py",
+        "models/io.py",
         "nodes/catalog.py",
     ]
-    _tree(tmp_path, {"ARCHITECTURE.md": text, "runtime/graph.py": "", "models/snn/lif.py": "",
-                     "models/io.py": "", "nodes/catalog.py": ""})
+    _tree(
+        tmp_path,
+        {
+            "ARCHITECTURE.md": text,
+            "runtime/graph.py": "",
+            "models/snn/lif.py": "",
+            "models/io.py": "",
+            "nodes/catalog.py": "",
+        },
+    )
     assert missing_architecture_paths(tmp_path) == ["nodes/gone.py"]

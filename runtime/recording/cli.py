@@ -133,29 +133,12 @@ def _with_recorder(
 
 
 def _run(graph: Graph, args: argparse.Namespace, title: str) -> Any:
-    from ..launcher import run_graph
-    from ..stats import print_summary
+    from ..foreground import report_run, run_graph
     from ..worker import setup_logging
 
     setup_logging("launcher")
     result = run_graph(graph.filename, graph=graph, duration_s=args.duration, transport=args.transport)
-    print_summary(result.view, result.duration_s, title=title)
-    for f in result.failures:
-        print(f"failure: {f}", file=sys.stderr)
-    if args.stats_json:
-        with open(args.stats_json, "w", encoding="utf-8") as fh:
-            json.dump(
-                {
-                    "exit_code": result.exit_code,
-                    "duration_s": result.duration_s,
-                    "view": result.view,
-                    "failures": result.failures,
-                    "restarts": result.restarts,
-                },
-                fh,
-                indent=1,
-                default=str,
-            )
+    report_run(result, title=title, stats_json=args.stats_json)
     return result
 
 

@@ -58,8 +58,14 @@ nodes:
   - {id: busy, uses: transform.relay, inputs: {in: timer/millis/1500}, params: {delay_ms: 60000}}
 """)
     env = {**os.environ, "EDGELOOP_RUNS_DIR": str(tmp_path / "runs")}
-    proc = subprocess.Popen([*EDGELOOP, "run", str(g)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*EDGELOOP, "run", str(g)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not list((tmp_path / "runs").glob("stuck-*.json")):
         assert proc.poll() is None and time.monotonic() < deadline, "the graph did not start"

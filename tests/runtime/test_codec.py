@@ -13,21 +13,39 @@ from runtime.codec import COPY_THRESHOLD, CodecLimits, decode, encode
 from runtime.errors import CodecError
 from runtime.message import Message
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(allow_nan=False),
-                    st.text(max_size=20), st.binary(max_size=20))
-numeric_dtypes = st.one_of(hnp.integer_dtypes(), hnp.unsigned_integer_dtypes(), hnp.floating_dtypes(),
-                           hnp.complex_number_dtypes(), hnp.boolean_dtypes())
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.binary(max_size=20),
+)
+numeric_dtypes = st.one_of(
+    hnp.integer_dtypes(),
+    hnp.unsigned_integer_dtypes(),
+    hnp.floating_dtypes(),
+    hnp.complex_number_dtypes(),
+    hnp.boolean_dtypes(),
+)
 arrays = hnp.arrays(numeric_dtypes, hnp.array_shapes(min_dims=0, max_dims=4, max_side=6))
-payloads = st.recursive(st.one_of(scalars, arrays),
-                        lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-                        max_leaves=12)
+payloads = st.recursive(
+    st.one_of(scalars, arrays),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 def _equal(a: object, b: object) -> bool:
     if isinstance(a, np.ndarray):
-        return isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape and \
-            np.array_equal(a, b, equal_nan=True)
+        return (
+            isinstance(b, np.ndarray)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and np.array_equal(a, b, equal_nan=True)
+        )
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
     if isinstance(a, list | tuple):
@@ -60,8 +78,10 @@ def test_torch_tensors_are_accepted_on_emit() -> None:
     assert msg.payload.dtype == np.float32 and msg.payload.shape == (2, 3)
 
 
-@pytest.mark.parametrize("bad", [np.array(["a", "b"]), np.array([object()], dtype=object),
-                                 np.zeros(2, dtype=[("name", "U4")]), {1, 2}])
+@pytest.mark.parametrize(
+    "bad",
+    [np.array(["a", "b"]), np.array([object()], dtype=object), np.zeros(2, dtype=[("name", "U4")]), {1, 2}],
+)
 def test_non_numeric_payloads_are_refused_with_a_reason(bad: object) -> None:
     with pytest.raises(CodecError, match="numeric|cannot encode"):
         encode(Message("a/b", 0, 0, 0, bad))
@@ -79,7 +99,9 @@ def test_garbage_frames_only_raise_codec_error(frames: list[bytes]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_mutated_valid_messages_only_raise_codec_error(data: st.DataObject) -> None:
-    frames = [bytes(memoryview(f)) for f in encode(Message("a/b", 1, 2, 3, {"x": np.arange(5), "y": [1, "z"]}))]
+    frames = [
+        bytes(memoryview(f)) for f in encode(Message("a/b", 1, 2, 3, {"x": np.arange(5), "y": [1, "z"]}))
+    ]
     i = data.draw(st.integers(0, len(frames) - 1))
     raw = bytearray(frames[i])
     if raw:
@@ -104,6 +126,8 @@ def test_limits_and_lies_are_caught() -> None:
         decode([ok[0], msgpack.packb(header), ok[2]])
     with pytest.raises(CodecError, match="not referenced"):
         decode([ok[0], ok[1], ok[2], b"extra"])
-    bomb = msgpack.packb({"k": "m", "s": 0, "ts": 0, "te": 0, "p": [None] * 10})[:-3] + b"\xdd\xff\xff\xff\xff"
+    bomb = (
+        msgpack.packb({"k": "m", "s": 0, "ts": 0, "te": 0, "p": [None] * 10})[:-3] + b"\xdd\xff\xff\xff\xff"
+    )
     with pytest.raises(CodecError):
         decode([b"a/b", bomb])

@@ -107,7 +107,8 @@ nodes:
 
 
 async def test_input_timeout_puts_actuator_in_safe_state() -> None:
-    result = await run("""
+    result = await run(
+        """
 name: stale
 agents: {a: {}, b: {}}
 nodes:
@@ -119,7 +120,9 @@ nodes:
       cmd: {from: src/out, policy: latest, timeout_ms: 100}
       tick: timer/hz/5
     params: {safe: -1}
-""", duration_s=1.5)
+""",
+        duration_s=1.5,
+    )
     c = counters(result, "act")
     assert c["commands"] == 5
     # it starts safe, leaves that state on the first command, and is safe again at the end: every
@@ -156,7 +159,8 @@ nodes:
 async def test_a_node_working_through_a_backlog_does_not_hold_up_the_stop() -> None:
     # 300 messages arrive at once; the node takes 10 ms each without awaiting: 3 s of backlog. The
     # stop (after 0.3 s) must not wait for it: the node gives its loop a turn every few milliseconds.
-    result = await run("""
+    result = await run(
+        """
 name: backlog
 agents: {a: {}, b: {}}
 nodes:
@@ -165,19 +169,24 @@ nodes:
     uses: loopnodes:Blocking
     agent: b
     inputs: {in: {from: src/out, queue: 300}}
-""", duration_s=0.3)
+""",
+        duration_s=0.3,
+    )
     assert not any("killed" in f for f in result.failures), result.failures
     assert 0 < counters(result, "busy")["handled"] < 300
 
 
 async def test_timer_ticks_without_gaps() -> None:
-    result = await run("""
+    result = await run(
+        """
 name: timers
 nodes:
   - id: sink
     uses: sink.counter
     inputs: {tick: timer/hz/50, slow: timer/millis/250}
-""", duration_s=1.0)
+""",
+        duration_s=1.0,
+    )
     fast = edge(result, "timer/hz/50 -> sink/tick")
     slow = edge(result, "timer/millis/250 -> sink/slow")
     assert 25 <= fast["received"] <= 60
@@ -216,7 +225,8 @@ async def _wait_for(cond: Any, timeout_s: float, what: str) -> None:
 
 
 async def test_kill_9_worker_is_restarted_and_graph_goes_on() -> None:
-    launcher = Launcher(graph("""
+    launcher = Launcher(
+        graph("""
 name: restart
 agents:
   a: {}
@@ -225,7 +235,9 @@ nodes:
   - {id: src, uses: source.counter, agent: a, params: {count: 100000, rate_hz: 500}}
   - {id: relay, uses: transform.relay, agent: b, inputs: {in: src/out}}
   - {id: sink, uses: sink.counter, agent: a, inputs: {in: relay/out}, params: {check_order: false}}
-"""), env=ENV)
+"""),
+        env=ENV,
+    )
     view: dict[str, Any] = {}
     launcher.on_stats = view.update
     task = asyncio.create_task(launcher.run(None))
@@ -243,7 +255,8 @@ nodes:
 
 
 async def test_kill_9_with_standby_restarts_from_the_warm_spare() -> None:
-    launcher = Launcher(graph("""
+    launcher = Launcher(
+        graph("""
 name: standby
 agents:
   a: {}
@@ -252,7 +265,9 @@ nodes:
   - {id: src, uses: source.counter, agent: a, params: {count: 100000, rate_hz: 500}}
   - {id: relay, uses: transform.relay, agent: b, inputs: {in: src/out}}
   - {id: sink, uses: sink.counter, agent: a, inputs: {in: relay/out}, params: {check_order: false}}
-"""), env=ENV)
+"""),
+        env=ENV,
+    )
     view: dict[str, Any] = {}
     launcher.on_stats = view.update
     task = asyncio.create_task(launcher.run(None))
@@ -274,7 +289,8 @@ nodes:
 
 
 async def test_a_dead_spare_is_not_replaced_and_restarts_fall_back_to_a_new_process() -> None:
-    launcher = Launcher(graph("""
+    launcher = Launcher(
+        graph("""
 name: standby2
 agents:
   a: {}
@@ -282,7 +298,9 @@ agents:
 nodes:
   - {id: src, uses: source.counter, agent: a, params: {count: 100000, rate_hz: 500}}
   - {id: sink, uses: sink.counter, agent: b, inputs: {in: src/out}, params: {check_order: false}}
-"""), env=ENV)
+"""),
+        env=ENV,
+    )
     task = asyncio.create_task(launcher.run(None))
     b = launcher.agents["b"]
     await _wait_for(lambda: b.spare is not None, 30, "b's spare")
@@ -310,13 +328,16 @@ nodes:
 
 
 async def test_agent_without_restart_policy_fails_the_run() -> None:
-    launcher = Launcher(graph("""
+    launcher = Launcher(
+        graph("""
 name: norestart
 agents: {a: {}, b: {}}
 nodes:
   - {id: src, uses: source.counter, agent: a, params: {count: 100000, rate_hz: 200}}
   - {id: sink, uses: sink.counter, agent: b, inputs: {in: src/out}}
-"""), env=ENV)
+"""),
+        env=ENV,
+    )
     task = asyncio.create_task(launcher.run(None))
     await asyncio.wait_for(launcher.started.wait(), 30)
     os.kill(launcher.agents["b"].proc.pid, signal.SIGKILL)
@@ -338,29 +359,40 @@ nodes:
 
 
 async def test_malformed_wire_messages_are_counted_and_dropped() -> None:
-    launcher = Launcher(graph("""
+    launcher = Launcher(
+        graph("""
 name: garbage
 agents: {a: {}, b: {}}
 nodes:
   - {id: src, uses: source.counter, agent: a, params: {count: 100000, rate_hz: 200}}
   - {id: sink, uses: sink.counter, agent: b, inputs: {in: src/out}}
-"""), env=ENV)
+"""),
+        env=ENV,
+    )
     task = asyncio.create_task(launcher.run(None))
     await asyncio.wait_for(launcher.started.wait(), 30)
     ctx = zmq.asyncio.Context()
     push = ctx.socket(zmq.PUSH)
     push.setsockopt(zmq.LINGER, 1000)
     push.connect(launcher.wiring.inbox["b"])
-    garbage = [[b"x"], [b"src/out", b"\xc1\xc1"], [b"src/out", msgpack.packb({"k": "m"})],
-               [b"src/out", msgpack.packb([1, 2])], [b"\xff\xfe", b""]]
+    garbage = [
+        [b"x"],
+        [b"src/out", b"\xc1\xc1"],
+        [b"src/out", msgpack.packb({"k": "m"})],
+        [b"src/out", msgpack.packb([1, 2])],
+        [b"\xff\xfe", b""],
+    ]
     for frames in garbage:
         await push.send_multipart(frames)
     push.close()
     ctx.term()
     view: dict[str, Any] = {}
     launcher.on_stats = view.update
-    await _wait_for(lambda: view.get("agents", {}).get("b", {}).get("malformed", 0) >= len(garbage), 10,
-                    "the malformed count")
+    await _wait_for(
+        lambda: view.get("agents", {}).get("b", {}).get("malformed", 0) >= len(garbage),
+        10,
+        "the malformed count",
+    )
     launcher.stop_requested.set()
     result = await asyncio.wait_for(task, 10)
     assert result.view["agents"]["b"]["malformed"] == len(garbage)
@@ -370,16 +402,20 @@ nodes:
 
 async def test_stop_ten_nodes_in_three_processes_is_prompt() -> None:
     nodes = "\n".join(
-        f"  - {{id: r{i}, uses: transform.relay, agent: {'abc'[i % 3]}, inputs: {{in: {'src/value' if i == 0 else f'r{i-1}/out'}}}}}"
-        for i in range(8))
-    launcher = Launcher(graph(f"""
+        f"  - {{id: r{i}, uses: transform.relay, agent: {'abc'[i % 3]}, inputs: {{in: {'src/value' if i == 0 else f'r{i - 1}/out'}}}}}"
+        for i in range(8)
+    )
+    launcher = Launcher(
+        graph(f"""
 name: stop
 agents: {{a: {{}}, b: {{}}, c: {{}}}}
 nodes:
   - {{id: src, uses: signal.sine, agent: a, params: {{rate_hz: 1000}}}}
 {nodes}
   - {{id: sink, uses: sink.counter, agent: c, inputs: {{in: r7/out}}}}
-"""), env=ENV)
+"""),
+        env=ENV,
+    )
     task = asyncio.create_task(launcher.run(None))
     await asyncio.wait_for(launcher.started.wait(), 30)
     t0 = time.monotonic()

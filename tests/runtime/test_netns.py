@@ -114,7 +114,9 @@ async def test_broker_in_a_sees_agent_in_b_die_by_last_will(hosts: NetnsPair) ->
                 await c.proc.wait()
 
 
-async def test_launcher_in_a_runs_a_graph_with_an_agent_in_b_over_curve(hosts: NetnsPair, tmp_path: Path) -> None:
+async def test_launcher_in_a_runs_a_graph_with_an_agent_in_b_over_curve(
+    hosts: NetnsPair, tmp_path: Path
+) -> None:
     """The whole stack across two network stacks: `edgeloop run` in A (embedded broker on 10.77.0.1),
     `edgeloop agent` in B; the graph's data crosses the veth both ways over CURVE, nothing lost."""
     keys_a, keys_b = make_keys(tmp_path)
@@ -134,9 +136,23 @@ nodes:
     daemon = await Daemon.start(tmp_path, port, "b", keys_b, host=hosts.a.addr, prefix=hosts.b.cmd())
     try:
         run = await asyncio.create_subprocess_exec(
-            *hosts.a.cmd(PY, "-m", "runtime.cli", "run", str(graph), "--keys", str(keys_a), "--broker-port",
-                         str(port), "--stats-json", str(stats)),
-            env={**os.environ, **ENV}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            *hosts.a.cmd(
+                PY,
+                "-m",
+                "runtime.cli",
+                "run",
+                str(graph),
+                "--keys",
+                str(keys_a),
+                "--broker-port",
+                str(port),
+                "--stats-json",
+                str(stats),
+            ),
+            env={**os.environ, **ENV},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         try:
             out, _ = await asyncio.wait_for(run.communicate(), 120)
         finally:

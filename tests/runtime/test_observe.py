@@ -40,8 +40,14 @@ def running_graph(tmp_path: Path):  # type: ignore[no-untyped-def]
     """`edgeloop run` in a subprocess, with its own runs directory; stopped with SIGINT at the end."""
     (tmp_path / "g.yaml").write_text(GRAPH)
     env = {**os.environ, "EDGELOOP_RUNS_DIR": str(tmp_path / "runs"), "EDGELOOP_LOG": "WARNING"}
-    proc = subprocess.Popen([*EDGELOOP, "run", str(tmp_path / "g.yaml"), "--duration", "60"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*EDGELOOP, "run", str(tmp_path / "g.yaml"), "--duration", "60"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not list((tmp_path / "runs").glob("watched-*.json")):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -81,7 +87,9 @@ def test_top_and_topic_attach_to_a_running_graph(running_graph: dict[str, str]) 
 
 
 async def test_flow_tracking_sees_an_injected_delay() -> None:
-    graph = load_graph("delay.yaml", text="""
+    graph = load_graph(
+        "delay.yaml",
+        text="""
 name: delay
 deadline_ms: 10
 too_late_ms: 200
@@ -89,7 +97,8 @@ nodes:
   - {id: src, uses: source.counter, params: {count: 40, rate_hz: 20}}
   - {id: slow, uses: transform.relay, inputs: {in: {from: src/out, policy: backpressure}}, params: {delay_ms: 25}}
   - {id: act, uses: actuator.console, inputs: {cmd: {from: slow/out, policy: backpressure}}}
-""")
+""",
+    )
     result = await asyncio.wait_for(Launcher(graph, env={"EDGELOOP_LOG": "WARNING"}).run(None), 60)
     path = result.view["paths"]["src/out → act/cmd"]
     assert path["count"] == 40
@@ -100,12 +109,15 @@ nodes:
 
 async def test_prometheus_endpoint_serves_histograms() -> None:
     port = free_tcp_port()
-    graph = load_graph("prom.yaml", text="""
+    graph = load_graph(
+        "prom.yaml",
+        text="""
 name: prom
 nodes:
   - {id: src, uses: source.counter, params: {count: 100000, rate_hz: 200}}
   - {id: sink, uses: sink.counter, inputs: {in: src/out}}
-""")
+""",
+    )
     launcher = Launcher(graph, env={"EDGELOOP_LOG": "WARNING"}, metrics_port=port)
     seen: list[dict[str, object]] = []
     launcher.on_stats = seen.append
@@ -114,7 +126,9 @@ nodes:
     while len(seen) < 2:
         assert time.monotonic() < deadline, "no statistics arrived"
         await asyncio.sleep(0.05)
-    body = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read())
+    body = await asyncio.to_thread(
+        lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    )
     launcher.stop_requested.set()
     await asyncio.wait_for(task, 15)
     text = body.decode()
@@ -136,6 +150,8 @@ def test_graph_png(tmp_path: Path) -> None:
 
 def test_top_without_a_run_says_how_to_start_one(tmp_path: Path) -> None:
     env = {**os.environ, "EDGELOOP_RUNS_DIR": str(tmp_path)}
-    p = subprocess.run([*EDGELOOP, "top", "--once"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    p = subprocess.run(
+        [*EDGELOOP, "top", "--once"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
     assert p.returncode == 1
     assert "edgeloop run GRAPH.yaml" in p.stderr

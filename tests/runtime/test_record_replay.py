@@ -18,9 +18,9 @@ from runtime.errors import RecordingError
 from runtime.graph import Graph, load_graph
 from runtime.launcher import Launcher, RunResult
 from runtime.recording import RecordingReader
-from runtime.recording_cli import register
-from runtime.recording_graph import add_recorder, recordable_topics, replace_sources
-from runtime.recording_info import read_overview, summarize
+from runtime.recording.cli import register
+from runtime.recording.graph import add_recorder, recordable_topics, replace_sources
+from runtime.recording.info import read_overview, summarize
 
 HERE = Path(__file__).resolve().parent
 ENV = {"PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "EDGELOOP_LOG": "WARNING"}

@@ -23,7 +23,7 @@ from runtime.recording import (
     encode_message,
     unpack_frames,
 )
-from runtime.recording_info import read_overview, summarize
+from runtime.recording.info import read_overview, summarize
 
 
 def canon(value: Any) -> Any:
@@ -231,7 +231,7 @@ def test_info_command_on_a_truncated_file_prints_what_is_there_and_fails(
 ) -> None:
     import argparse
 
-    from runtime.recording_cli import register
+    from runtime.recording.cli import register
 
     path = tmp_path / "run.mcap"
     write(path, messages(200), chunk_bytes=4096, metadata={"name": "g", "filename": "g.yaml"})

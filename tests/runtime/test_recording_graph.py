@@ -8,7 +8,7 @@ import pytest
 
 from runtime.errors import GraphError
 from runtime.graph import Graph, load_graph
-from runtime.recording_graph import add_recorder, recordable_topics, replace_sources, select_topics
+from runtime.recording.graph import add_recorder, recordable_topics, replace_sources, select_topics
 
 GRAPH = """
 name: loop
