@@ -120,8 +120,11 @@ def gptq(
     Columns are quantized left to right (or by descending H_jj with `act_order`); each column's error
     e = (w − q)/U_ii is spread over the remaining columns by W[:, i:] −= e ⊗ U[i, i:], with lazy updates
     of the columns beyond each `block_size` block. With `g` = (2/n)ΔX·X_qᵀ the GPTAQ term is added:
-    W[:, i:] += w ⊗ P[i, i:] (see `gptaq`). Groups are fitted on the compensated columns as each group
-    starts, or up front with `static_groups`.
+    W[:, i:] += w ⊗ P[i, i:] (see `gptaq`). As in the reference code, a group's (scale, zero) is fitted
+    when its first column is reached, on the columns as they stand then: with the lazy updates of earlier
+    `block_size` blocks but not the in-block updates of the current block (so the result depends on
+    `block_size` when groups are smaller than a block). With `static_groups` every group is fitted up
+    front on the uncompensated W, in original column order (act-order then needs no g_idx reordering).
     """
     if w.dim() != 2 or h.shape != (w.shape[1], w.shape[1]):
         raise QuantError(
@@ -129,6 +132,10 @@ def gptq(
         )
     rows, cols = w.shape
     gs = spec.group_size or cols
+    scale = zero = torch.empty(0)
+    if not spec.group_size:
+        # Per channel the reference fits once on W as given, before dead columns are zeroed [SCIENCE 4.8.1].
+        scale, zero = fit_scale_zero(w.double(), spec)
     w, h, dead = prepare_hessian(w, h, damp)
     gm = None
     if g is not None:
@@ -146,12 +153,8 @@ def gptq(
 
     q_all = torch.zeros_like(w)
     group_of = torch.zeros(cols, dtype=torch.long)  # in permuted order
-    scales: list[Tensor] = []
-    zeros: list[Tensor] = []
-    scale = zero = torch.empty(0)
-    if not spec.group_size:
-        scale, zero = fit_scale_zero(w, spec)
-        scales, zeros = [scale], [zero]
+    scales: list[Tensor] = [scale] if not spec.group_size else []
+    zeros: list[Tensor] = [zero] if not spec.group_size else []
     loss = 0.0
     for i1 in range(0, cols, block_size):
         i2 = min(i1 + block_size, cols)
@@ -166,8 +169,9 @@ def gptq(
                     grp = int(perm[col]) // gs
                     scale, zero = static[grp]
                 elif col % gs == 0:
-                    cur = torch.cat([w1[:, i:], w[:, i2:]], 1)[:, :gs]  # compensated columns of this group
-                    scale, zero = fit_scale_zero(cur, spec)
+                    # The reference slices the outer W: earlier blocks' lazy updates are in, this block's
+                    # in-block updates are not [IST-DASLab/gptq gptq.py, GPTAQ gptaq_utils.py; SCIENCE 4.8.1].
+                    scale, zero = fit_scale_zero(w[:, col : col + gs], spec)
                     scales.append(scale)
                     zeros.append(zero)
                     grp = len(scales) - 1
