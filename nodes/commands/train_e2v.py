@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from models.event2vec import Event2Vec, VoxelCNN
+from models.event2vec import TIME_MODES, Event2Vec, VoxelCNN
 from models.io import save_model
 from models.train import TrainConfig, fit, predict_logits
 from nodes.sensors.events.representations import event_tokens, voxel_grid
@@ -203,6 +203,18 @@ def add_event2vec_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
     sp.add_argument("--events", type=int, default=256, help="events per sample (tokens; default 256)")
     sp.add_argument("--dim", type=int, default=32, help="embedding width (default 32: ~23k parameters)")
     sp.add_argument("--layers", type=int, default=2)
+    sp.add_argument(
+        "--time-mode",
+        choices=TIME_MODES,
+        default="fourier",
+        help="how t enters the embedding: fourier (default) or add (t times a learned vector, v1-style)",
+    )
+    sp.add_argument(
+        "--seq-conv",
+        type=int,
+        default=9,
+        help="depthwise Conv1d kernel over the time-ordered tokens (default 9; 0 = a pure set encoder)",
+    )
     sp.add_argument("--epochs", type=int, default=30)
     sp.add_argument("--device", default="cpu", help="torch device for training, e.g. cuda (default cpu)")
     sp.add_argument("--lr", type=float, default=3e-3)
@@ -226,6 +238,8 @@ def event2vec_handler(args: argparse.Namespace) -> int:
         args.lr,
         seed=args.seed,
         progress=not args.quiet,
+        time_mode=args.time_mode,
+        seq_conv=args.seq_conv,
         device=args.device,
     )
     scores = [score]

@@ -1,11 +1,11 @@
-"""event2vec: embedding, linear attention, order (in)sensitivity, a tiny learning check; the voxel CNN baseline."""
+"""event2vec: embedding, attention, order (in)sensitivity, time reaching the logits, learning; voxel CNN."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from models.event2vec import AxisEmbedding, Event2Vec, EventEmbedding, LinearAttention, VoxelCNN
+from models.event2vec import TIME_MODES, AxisEmbedding, Event2Vec, EventEmbedding, LinearAttention, VoxelCNN
 from models.train import TrainConfig, evaluate, fit
 
 
@@ -70,6 +70,49 @@ def test_event2vec_learns_where_events_are() -> None:
     model = Event2Vec(32, 32, 2, dim=16, ffn=32, layers=1)
     fit(model, tok[:90], y[:90], TrainConfig(epochs=6, lr=1e-2, batch_size=30, progress=False))
     assert evaluate(model, tok[90:], y[90:]) > 0.9
+
+
+@pytest.mark.parametrize("seq_conv", [0, 5])
+@pytest.mark.parametrize("time_mode", TIME_MODES)
+def test_logits_change_when_timestamps_change(time_mode: str, seq_conv: int) -> None:
+    """Pre-norm LayerNorms remove a shift shared by all channels; time must still reach the logits."""
+    torch.manual_seed(3)
+    tok = _tokens(4, 48)
+    later = tok.clone()
+    later[..., 2] = torch.sort(torch.rand(4, 48, generator=torch.Generator().manual_seed(4)), dim=1).values
+    model = Event2Vec(32, 32, 4, dim=16, ffn=32, time_mode=time_mode, seq_conv=seq_conv).eval()
+    with torch.no_grad():
+        moved = float((model(tok) - model(later)).abs().max())
+    assert moved > 1e-3, f"time_mode {time_mode!r}: logits moved by only {moved:.2e}"
+
+
+def test_add_mode_files_from_before_time_add_load_as_before() -> None:
+    """Such files added t to every channel (v = 1), which the pre-norm encoder cannot see."""
+    torch.manual_seed(0)
+    old = {k: v for k, v in Event2Vec(32, 32, 4, dim=16, ffn=32).state_dict().items() if "time_add" not in k}
+    model = Event2Vec(32, 32, 4, dim=16, ffn=32).eval()
+    model.load_state_dict(old)
+    assert model.embed.time_add is not None and torch.equal(model.embed.time_add.weight, torch.ones(16, 1))
+    tok = _tokens(2, 32)
+    shifted = tok.clone()
+    shifted[..., 2] = 1 - shifted[..., 2]
+    with torch.no_grad():
+        assert torch.allclose(model(tok), model(shifted), atol=1e-5)
+
+
+@pytest.mark.parametrize("time_mode", TIME_MODES)
+def test_a_set_encoder_learns_motion_direction_from_time(time_mode: str) -> None:
+    """Left-to-right vs right-to-left sweeps over the same pixels differ only in when each pixel fires."""
+    g = torch.Generator().manual_seed(5)
+    n, k = 160, 24
+    y = torch.randint(0, 2, (n,), generator=g)
+    t = torch.sort(torch.rand(n, k, generator=g), dim=1).values
+    x = torch.where(y[:, None] == 1, t, 1 - t) * 28 + 2 + torch.randint(-1, 2, (n, k), generator=g)
+    tok = torch.stack([x, torch.randint(0, 32, (n, k), generator=g).float(), t, torch.zeros(n, k)], -1)
+    torch.manual_seed(0)
+    model = Event2Vec(32, 32, 2, dim=16, ffn=32, layers=1, time_mode=time_mode)
+    fit(model, tok[:120], y[:120], TrainConfig(epochs=15, lr=1e-2, batch_size=30, progress=False))
+    assert evaluate(model, tok[120:], y[120:]) > 0.9
 
 
 def test_voxel_cnn() -> None:
