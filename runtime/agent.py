@@ -211,6 +211,7 @@ class AgentWorker:
             "time": time.time(),
             "malformed": self.router.malformed,
             "unroutable": self.router.unroutable,
+            "tap_ignored": self.router.tap_ignored,
             "transport": {
                 "inbox": inbox,
                 "host": socket.gethostname(),

@@ -119,6 +119,7 @@ class Launcher:
             remote_silence_s=remote_silence_s,
         )
         self.failures = self.supervisor.failures
+        self.switchboard = Switchboard(self.wiring, self.keys_dir)
         self.spawner = Spawner(
             graph,
             self.agents,
@@ -127,9 +128,9 @@ class Launcher:
             overrides=self.overrides,
             env=self.env,
             keys_dir=self.keys_dir,
+            switchboard=self.switchboard,
             backend=backend,
         )
-        self.switchboard = Switchboard(self.wiring, self.keys_dir)
         self.barrier = StartBarrier(self.agents, self.wiring, self.started, self.switchboard.send)
         self.publisher = StatsPublisher(graph, metrics_port=metrics_port)
         self.snapshots = self.publisher.snapshots  # the latest of each agent

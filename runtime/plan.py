@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -11,11 +15,37 @@ from typing import Any
 from .errors import GraphError
 from .node import BackendSetting
 
-__all__ = ["WorkerPlan", "Activation", "standby_ready_path", "PLAN_ENV"]
+__all__ = [
+    "WorkerPlan",
+    "Activation",
+    "standby_ready_path",
+    "routing_id",
+    "worker_pythonpath",
+    "PLAN_ENV",
+    "WORKER_COMMAND",
+]
 
 #: The only variables of the launcher's worker environment that travel with a plan to another host
 #: (no PATH, no LD_*): its daemon's own environment, keys and broker apply there.
-PLAN_ENV = ("EDGELOOP_LOG", "EDGELOOP_METRICS")
+PLAN_ENV = (
+    "EDGELOOP_LOG",
+    "EDGELOOP_METRICS",
+    "EDGELOOP_MAX_MESSAGE_BYTES",
+    "EDGELOOP_MAX_TAP_SUBSCRIPTIONS",
+)
+
+#: How a worker starts: `-P` keeps the current directory (and the script's) off `sys.path`.
+WORKER_COMMAND = (sys.executable, "-P", "-m", "runtime.worker")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # where this `runtime` package lives
+
+
+def worker_pythonpath(user: str) -> str:
+    """A worker's `PYTHONPATH`: the user's entries, then the directory this `runtime` came from (so a
+    worker imports the same edgeloop as its launcher, installed or not, without the current directory).
+    Empty entries are dropped: Python reads one as the current directory."""
+    parts = [p for p in user.split(os.pathsep) if p]
+    return os.pathsep.join(parts + ([_PACKAGE_ROOT] if _PACKAGE_ROOT not in parts else []))
+
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "agent": str,
@@ -27,6 +57,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "run_dir": str,
     "env": dict,
     "backend": (str, dict, type(None)),
+    "secret": str,
 }
 _REQUIRED = ("agent", "graph_text", "graph_file", "overrides", "wiring", "incarnation")
 
@@ -35,7 +66,11 @@ _REQUIRED = ("agent", "graph_text", "graph_file", "overrides", "wiring", "incarn
 class WorkerPlan:
     """One agent's part of a run: the graph (text, file name, `--set` overrides), the wiring, its
     incarnation, the run directory and environment, and the hardware backend override for its nodes
-    (`edgeloop run --backend`; None: the graph's own `backend:`)."""
+    (`edgeloop run --backend`; None: the graph's own `backend:`).
+
+    `secret` (hex) is the agent's run secret: the worker proves with it, through `routing_id`, that its
+    control messages are its own. Empty: the worker's identity is its agent name (tests only; a
+    launcher drops every message from such a worker)."""
 
     agent: str
     graph_text: str
@@ -46,6 +81,17 @@ class WorkerPlan:
     run_dir: str = ""
     env: dict[str, str] = field(default_factory=dict)
     backend: BackendSetting | None = None
+    secret: str = ""
+
+    @property
+    def identity(self) -> bytes:
+        """This incarnation's control-channel identity."""
+        if not self.secret:
+            return self.agent.encode()
+        try:
+            return routing_id(bytes.fromhex(self.secret), self.agent, self.incarnation)
+        except ValueError as exc:
+            raise GraphError(f"worker plan of agent '{self.agent}': its secret is not hex") from exc
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -100,6 +146,14 @@ class Activation:
         ):
             raise GraphError(f"not a standby activation: {line[:200]!r}")
         return cls(d["incarnation"], d["wiring"])
+
+
+def routing_id(secret: bytes, agent: str, incarnation: int) -> bytes:
+    """The control-channel identity of `agent`'s incarnation `incarnation`: an HMAC of both under the
+    agent's run secret, so only a process holding the secret can speak for the agent, and each
+    incarnation (a restart, a warm spare taking over) speaks under its own name."""
+    mac = hmac.new(secret, f"{agent}/{incarnation}".encode(), hashlib.sha256).hexdigest()
+    return f"w{mac[:40]}".encode()
 
 
 def standby_ready_path(plan_path: str | Path) -> Path:

@@ -31,7 +31,7 @@ from .fleet import (
 )
 from .fleet._tasks import cancel_and_wait
 from .fleet.agent import PartFailed
-from .plan import PLAN_ENV, WorkerPlan
+from .plan import PLAN_ENV, WORKER_COMMAND, WorkerPlan, worker_pythonpath
 from .security import KEYS_DIR_ENV, default_keys_dir, secure_ipc_dir
 from .wiring import LAUNCHER_KEY
 
@@ -271,10 +271,9 @@ async def run_plan_subprocess(plan: dict[str, Any], stop: asyncio.Event, *, grac
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(checked.to_json())
     env = {**os.environ, "EDGELOOP_PARENT_PID": str(os.getpid()), KEYS_DIR_ENV: str(default_keys_dir())}
+    env["PYTHONPATH"] = worker_pythonpath(env.get("PYTHONPATH", ""))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "runtime.worker",
+        *WORKER_COMMAND,
         str(path),
         env=env,
         stderr=asyncio.subprocess.PIPE,

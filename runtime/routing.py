@@ -76,6 +76,7 @@ class Router:
         self.tapped: dict[str, int] = {}  # topic -> subscriber count on the tap
         self.malformed = 0
         self.unroutable = 0
+        self.tap_ignored = 0  # tap subscriptions over the cap, ignored
         self._remote_in: dict[str, Targets] = {}  # topic -> local inputs fed from other agents (lossy inbox)
         self._wall = isinstance(clock, WallClock)
         self._tap: zmq.Socket[Any] | None = None

@@ -6,17 +6,17 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .graph import Graph
 from .node import BackendSetting
-from .plan import PLAN_ENV, WorkerPlan
+from .plan import PLAN_ENV, WORKER_COMMAND, WorkerPlan, worker_pythonpath
 from .security import KEYS_DIR_ENV
 from .spares import Spares
 from .supervision import AgentProc
+from .switchboard import Switchboard
 from .wiring import Wiring
 
 if TYPE_CHECKING:
@@ -33,7 +33,12 @@ class Spawner:
     """Starts agents' workers with the run's plan: graph, `--set` overrides, wiring, backend override.
 
     Local workers get `env` on top of this process's environment; remote ones only its `PLAN_ENV`
-    part, through `remote` (set once the fleet is joined). Plans are written under `run_dir`.
+    part, through `remote` (set once the fleet is joined). Plans are written under `run_dir` (0700)
+    and carry the agent's run secret from `switchboard`, which admits each incarnation as it starts.
+
+    Local workers run as `python -P -m runtime.worker`: the current directory is not on their import
+    path (a `runtime/` or `numpy.py` there must not run in every worker), while the directory this
+    process imported `runtime` from is added to `PYTHONPATH` after the user's own entries.
     """
 
     def __init__(
@@ -46,6 +51,7 @@ class Spawner:
         overrides: list[str],
         env: dict[str, str],
         keys_dir: Path,
+        switchboard: Switchboard,
         backend: BackendSetting | None = None,
     ) -> None:
         self.graph = graph
@@ -56,6 +62,7 @@ class Spawner:
         self.env = env
         self.keys_dir = keys_dir
         self.backend = backend
+        self.switchboard = switchboard
         self.remote: RemoteAgents | None = None
         self.spares = Spares(
             agents,
@@ -66,6 +73,7 @@ class Spawner:
 
     def spawn(self, a: AgentProc) -> None:
         """Start agent `a`'s current incarnation: a new local process, or a deploy to its daemon."""
+        self.switchboard.admit(a.name, a.incarnation)
         if a.remote:
             a.spawned(time.monotonic())
             a.last_msg, a.remote_exit = 0.0, None
@@ -81,6 +89,7 @@ class Spawner:
 
     def restart(self, a: AgentProc) -> None:
         """Start `a`'s next incarnation: its warm spare if one waits, else as `spawn`."""
+        self.switchboard.admit(a.name, a.incarnation)
         if not self.spares.activate(a, self.wiring.to_dict()):
             self.spawn(a)
 
@@ -133,13 +142,15 @@ class Spawner:
             run_dir,
             env,
             self.backend,
+            self.switchboard.secret(a.name),
         )
 
     def _start_local(self, a: AgentProc, tag: str, *, standby: bool = False) -> subprocess.Popen[bytes]:
         path = self._plan_path(a, tag)
         path.write_text(self._plan(a, self.graph.source_text, str(self.run_dir), self.env).to_json())
         env = {**os.environ, **self.env, **self._worker_env(), "EDGELOOP_PARENT_PID": str(os.getpid())}
-        cmd = [sys.executable, "-m", "runtime.worker", *(["--standby"] if standby else []), str(path)]
+        env["PYTHONPATH"] = worker_pythonpath(env.get("PYTHONPATH", ""))
+        cmd = [*WORKER_COMMAND, *(["--standby"] if standby else []), str(path)]
         # Own session: a terminal Ctrl-C reaches only the launcher, which stops the workers in order.
         return subprocess.Popen(
             cmd, env=env, start_new_session=True, stdin=subprocess.PIPE if standby else None

@@ -84,7 +84,7 @@ async def serve(plan: WorkerPlan, graph: Graph | None = None) -> int:
     )
     ctl = zctx.socket(zmq.DEALER)
     ctl.setsockopt(zmq.LINGER, 200)
-    ctl.setsockopt(zmq.IDENTITY, plan.agent.encode())
+    ctl.setsockopt(zmq.IDENTITY, plan.identity)  # proof of the agent's run secret (`plan.routing_id`)
     if wiring.control.startswith("tcp://"):
         # Across hosts: ZMTP heartbeats notice a dead link; CURVE with the launcher's public key.
         ctl.setsockopt(zmq.HEARTBEAT_IVL, 1000)

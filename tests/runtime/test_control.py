@@ -47,13 +47,48 @@ WIRING = Wiring(
     True,
     ["a"],
 )
-SNAPSHOT = {
+_PCTS = {"p50_us": float("nan"), "p99_us": 2.5, "max_us": 3}
+SNAPSHOT: dict[str, Any] = {
     "agent": "a",
     "pid": 7,
+    "incarnation": 3,
     "cpu_s": 0.5,
-    "nodes": {"n": {"state": "running", "counters": {"x": 1.0}}},
-    "edges": {"s/out -> n/in": {"received": 3, "latency": {"p50_us": float("nan")}}},
+    "rss": 1 << 20,
+    "time": 1.7e9,
+    "malformed": 0,
+    "unroutable": 0,
+    "tap_ignored": 0,
+    "transport": {"inbox": "ipc:///tmp/x/a.sock", "host": "h", "curve": False},
+    "nodes": {
+        "n": {
+            "state": "running",
+            "restarts": 0,
+            "failures": 0,
+            "error": "",
+            "busy_s": 0.1,
+            "counters": {"x": 1.0},
+        }
+    },
+    "edges": {
+        "s/out -> n/in": {
+            "received": 3,
+            "dropped": 0,
+            "dropped_queue": 0,
+            "dropped_gap": 0,
+            "dropped_failed": 0,
+            "queue_depth": 0,
+            "closed": False,
+            "latency": _PCTS,
+            "hist": {"counts": [0, 3], "sum_us": 4.0},
+            "sense_latency": _PCTS,
+        }
+    },
+    "outputs": {"n/out": {"sent": 3, "send_drops": 0, "bytes": 300}},
+    "paths": {
+        "s/out -> n/in": {"count": 3, "late": 0, "too_late": 0, **_PCTS, "deadline_ms": None},
+    },
 }
+
 
 MESSAGES: list[ControlMessage] = [
     Bound("a", 0, 1234, {}),
@@ -137,7 +172,55 @@ def _pack(**body: Any) -> bytes:
             "'endpoints' must be a map of strings",
         ),
         (_pack(t="stats", agent="a", incarnation=0, snapshot=[1]), "'snapshot' must be a map"),
-        (_pack(t="bye", agent="a", incarnation=0, code=0.0, snapshot={}), "'code' must be an integer"),
+        # every field's range, and the snapshot's whole shape (the summary reads all of it)
+        (_pack(t="ready", agent="", incarnation=0), "'agent' must be a string of 1 to 256"),
+        (_pack(t="ready", agent="a" * 257, incarnation=0), "'agent' must be a string of 1 to 256"),
+        (_pack(t="ready", agent="a", incarnation=-1), "'incarnation' must be an integer from 0"),
+        (_pack(t="ready", agent="a", incarnation=1 << 40), "'incarnation' must be an integer from 0"),
+        (_pack(t="bound", agent="a", incarnation=0, pid=0, endpoints={}), "'pid' must be an integer from 1"),
+        (_pack(t="bye", agent="a", incarnation=0, code=256, snapshot=SNAPSHOT), "'code' must be an integer"),
+        (
+            _pack(t="node_failed", agent="a", incarnation=0, node="n", error="x" * 70_000),
+            "'error' must be a string of at most",
+        ),
+        (_pack(t="stats", agent="a", incarnation=0, snapshot={}), r"snapshot: a record of exactly agent"),
+        (
+            _pack(t="stats", agent="a", incarnation=0, snapshot={**SNAPSHOT, "extra": 1}),
+            r"snapshot: a record of exactly",
+        ),
+        (
+            _pack(
+                t="stats", agent="a", incarnation=0, snapshot={**SNAPSHOT, "edges": {"e": {"received": 1}}}
+            ),
+            r"snapshot.edges\['e'\]: a record of exactly received",
+        ),
+        (
+            _pack(t="stats", agent="a", incarnation=0, snapshot={**SNAPSHOT, "rss": -1}),
+            r"snapshot.rss: a count",
+        ),
+        (
+            _pack(t="stats", agent="a", incarnation=0, snapshot={**SNAPSHOT, "cpu_s": "1"}),
+            r"snapshot.cpu_s: a number",
+        ),
+        (
+            _pack(
+                t="stats",
+                agent="a",
+                incarnation=0,
+                snapshot={**SNAPSHOT, "nodes": {"n": {**SNAPSHOT["nodes"]["n"], "state": "zombie"}}},
+            ),
+            r"snapshot.nodes\['n'\].state: one of created",
+        ),
+        (
+            _pack(
+                t="stats",
+                agent="a",
+                incarnation=0,
+                snapshot={**SNAPSHOT, "transport": {**SNAPSHOT["transport"], "curve": 1}},
+            ),
+            r"snapshot.transport.curve: a bool",
+        ),
+        (_pack(t="bye", agent="a", incarnation=0, code=0.0, snapshot=SNAPSHOT), "'code' must be an integer"),
         (_pack(t="connect", wiring={"control": "x"}), "'wiring' must be a wiring"),
         (_pack(t="connect", wiring={**WIRING.to_dict(), "curve": 1}), "'wiring' must be a wiring"),
         (_pack(t="connect", wiring={**WIRING.to_dict(), "inbox": {"a": 5}}), "'wiring' must be a wiring"),
@@ -197,7 +280,9 @@ nodes:
         ]
         for frames in garbage:
             await rogue.send_multipart(frames)
-        await rogue.send(encode(Stats("rogue", 0, {})))  # well formed, unknown agent: ignored, not counted
+        # Well formed, but from an identity no agent's run secret gives: counted and dropped too.
+        garbage.append([encode(Stats("rogue", 0, SNAPSHOT))])
+        await rogue.send_multipart(garbage[-1])
         await _until(lambda: launcher.control_dropped >= len(garbage), task, 10, "the dropped count")
         # Traffic from the real worker still flows after the garbage.
         n = sum(1 for name, _ in seen if name == "main")

@@ -1,0 +1,107 @@
+"""Fault injection (issue 17): a hostile local peer, code in the current directory, native panics, a full
+disk and floods. Each test fails on a runtime without the protection it names."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from runtime.control import Bye, ControlMessage, NodeFailed, Stats, encode
+from runtime.graph import load_graph
+from runtime.launcher import Launcher, RunResult
+
+pytestmark = pytest.mark.faults
+
+HERE = Path(__file__).resolve().parent
+ENV = {"PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "EDGELOOP_LOG": "ERROR"}
+
+
+async def _until(cond: Callable[[], bool], task: asyncio.Task[Any], timeout_s: float, what: str) -> None:
+    """Wait for `cond` on the launcher's own callbacks (polled at the event loop's pace, bounded)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not cond():
+        if loop.time() > deadline or task.done():
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def _launcher(text: str, **kw: Any) -> Launcher:
+    return Launcher(load_graph("faults.yaml", text=text), env={**ENV, **kw.pop("env", {})}, **kw)
+
+
+# ----- 1. the control channel: a local peer cannot pose as an agent -----
+
+STREAM = """
+name: faults
+nodes:
+  - {id: src, uses: source.counter, params: {count: 10000000, rate_hz: 500}}
+  - {id: sink, uses: sink.counter, inputs: {in: src/out}}
+"""
+
+
+async def test_a_peer_posing_as_an_agent_is_dropped_and_counted() -> None:
+    launcher = _launcher(STREAM)
+    task = asyncio.create_task(launcher.run(None))
+    seen: list[tuple[str, ControlMessage]] = []
+    ctx = zmq.asyncio.Context()
+    rogue = ctx.socket(zmq.DEALER)
+    rogue.setsockopt(zmq.LINGER, 0)
+    rogue.setsockopt(zmq.IDENTITY, b"main")  # the agent's name: what a worker used to present
+    forged = [
+        Stats("main", 0, {"edges": {"src/out -> sink/in": {"received": 1}}}),  # crashed the summary
+        NodeFailed("main", 0, "sink", "forged failure"),
+        Bye("main", 0, 0, {}),  # emptied the summary
+    ]
+    try:
+        await asyncio.wait_for(launcher.started.wait(), 30)
+        launcher.on_control = lambda name, m: seen.append((name, m))
+        rogue.connect(launcher.wiring.control)
+        for msg in forged:
+            await rogue.send(encode(msg))
+        await _until(lambda: launcher.control_dropped >= len(forged), task, 10, "the forged messages dropped")
+        n = len(seen)
+        await _until(lambda: len(seen) > n, task, 10, "the real worker's messages after the forgery")
+    finally:
+        launcher.stop_requested.set()
+        result: RunResult = await asyncio.wait_for(task, 15)
+        rogue.close()
+        ctx.term()
+    assert launcher.control_dropped == len(forged)
+    assert not any(isinstance(m, NodeFailed) or (isinstance(m, Bye) and not m.snapshot) for _, m in seen)
+    assert "forged failure" not in " ".join(result.failures)
+    assert result.exit_code == 0, result.failures
+    assert result.view["nodes"]["sink"]["counters"]["received"] > 0
+
+
+# ----- 2. workers start without the current directory on the import path -----
+
+
+async def test_a_runtime_package_in_the_current_directory_does_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "ran.txt"
+    evil = tmp_path / "cwd"
+    (evil / "runtime").mkdir(parents=True)
+    (evil / "runtime" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('pwned')\n")
+    (evil / "loopnodes.py").write_text(f"open({str(marker)!r}, 'w').write('pwned too')\n")
+    monkeypatch.chdir(evil)
+    # A node class from the test-provided PYTHONPATH (`loopnodes:Schedule`) still loads in the workers.
+    launcher = _launcher("""
+name: cwd
+agents: {a: {}, b: {}}
+nodes:
+  - {id: src, uses: "loopnodes:Schedule", agent: a, params: {at_ms: [0, 1, 2, 3]}}
+  - {id: sink, uses: sink.counter, agent: b, inputs: {in: {from: src/out, policy: backpressure}}}
+""")
+    result = await asyncio.wait_for(launcher.run(None), 60)
+    assert not marker.exists(), marker.read_text()
+    assert result.exit_code == 0, result.failures
+    assert result.view["nodes"]["sink"]["counters"]["received"] == 4
