@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 import traceback
 from typing import Any, Protocol
 
 from .clock import Clock, SimClock, WallClock
 from .context import Emitter, NodeContext
+from .errors import EdgeloopError
 from .graph import TIMER_RE, InputSpec, NodeSpec, RestartSpec
 from .message import Message
 from .node import BackendSetting, Node
@@ -23,6 +25,9 @@ _order = itertools.count()
 _YIELD_EVERY = 32  # messages a node may handle before its loop gives the others a turn
 _HOLD_S = 0.002  # or this long
 _ENDED = (NodeState.FAILED, NodeState.FINISHED)
+#: What ends a hook the ordinary way (cancellation, interpreter exit): passed on. Any other
+#: BaseException, such as a native library's panic (pyo3's PanicException), is a node failure.
+_PASS_ON = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 def _ns(ms: float) -> int:
@@ -136,7 +141,9 @@ class NodeRunner:
         A failing setup is handled by the restart policy; a node that is not restarted has failed."""
         try:
             await self._setup()
-        except Exception as exc:
+        except _PASS_ON:
+            raise
+        except BaseException as exc:
             if not await self._on_failure("setup", exc):
                 return
         self.state = NodeState.RUNNING
@@ -161,7 +168,13 @@ class NodeRunner:
         self._tasks.clear()
         try:
             await asyncio.wait_for(self.node.teardown(), timeout=0.5)
-        except Exception as exc:  # teardown must not stop the others' teardown
+        except _PASS_ON:
+            raise
+        except EdgeloopError as exc:  # the node's own word that work was lost (a recording cut short)
+            if self.state is not NodeState.FAILED:
+                self._book("teardown", exc)
+                await self._give_up()
+        except BaseException as exc:  # teardown must not stop the others' teardown
             self.ctx.log.warning("teardown failed: %s", exc)
 
     def _data_inputs(self) -> list[str]:
@@ -213,9 +226,9 @@ class NodeRunner:
             t0 = time.perf_counter()
             try:
                 await self.node.on_input(port, msg)
-            except asyncio.CancelledError:
+            except _PASS_ON:
                 raise
-            except Exception as exc:
+            except BaseException as exc:
                 if not await self._on_failure("on_input", exc):
                     return
             finally:
@@ -293,7 +306,9 @@ class NodeRunner:
                 self.ctx.counter(f"timeouts.{p}")
                 try:
                     await self.node.on_timeout(p)
-                except Exception as exc:
+                except _PASS_ON:
+                    raise
+                except BaseException as exc:
                     await self._on_failure("on_timeout", exc)
 
     async def _timer(self, port: str, period_s: float) -> None:
@@ -313,9 +328,9 @@ class NodeRunner:
         while True:
             try:
                 await self.node.run(self.ctx)
-            except asyncio.CancelledError:
+            except _PASS_ON:
                 raise
-            except Exception as exc:
+            except BaseException as exc:
                 if await self._on_failure("run", exc):
                     continue
                 return
@@ -333,16 +348,16 @@ class NodeRunner:
         await asyncio.sleep(delay_s)
         try:
             await asyncio.wait_for(self.node.teardown(), timeout=0.5)
-        except Exception:
+        except _PASS_ON:
+            raise
+        except BaseException:
             pass
         self.node = self.cls()
         await self._setup()
 
     async def _on_failure(self, hook: str, exc: BaseException) -> bool:
         """Log, count and report a failure; return True when the node was restarted and goes on."""
-        self.failures += 1
-        self.last_error = f"{hook}: {type(exc).__name__}: {exc}"
-        self.ctx.log.error("%s failed: %s\n%s", hook, exc, "".join(traceback.format_exception(exc)).rstrip())
+        self._book(hook, exc)
         delay_s = (
             self._budget.take(time.monotonic()) if self.restart.policy in ("on-failure", "always") else None
         )
@@ -350,13 +365,28 @@ class NodeRunner:
             try:
                 await self._restart_node(f"{hook} failed", delay_s)
                 return True
-            except Exception as exc2:
-                self.last_error = f"setup after restart: {exc2}"
+            except _PASS_ON:
+                raise
+            except BaseException as exc2:
+                self.last_error = f"setup after restart: {type(exc2).__name__}: {exc2}{self._file()}"
+        await self._give_up()
+        return False
+
+    def _book(self, hook: str, exc: BaseException) -> None:
+        self.failures += 1
+        self.last_error = f"{hook}: {type(exc).__name__}: {exc}{self._file()}"
+        self.ctx.log.error("%s failed: %s\n%s", hook, exc, "".join(traceback.format_exception(exc)).rstrip())
+
+    def _file(self) -> str:
+        """` (file PATH)` when the node's parameters name one (`path` or `file`), for the error."""
+        path = getattr(self.params, "path", None) or getattr(self.params, "file", None)
+        return f" (file {path})" if isinstance(path, str | os.PathLike) else ""
+
+    async def _give_up(self) -> None:
         self.state = NodeState.FAILED
         for q in self.queues.values():
             q.stats.dropped_failed += q.discard_all()
         await self.host.node_failed(self)
-        return False
 
     def snapshot(self) -> dict[str, Any]:
         return {

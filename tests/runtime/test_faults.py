@@ -105,3 +105,69 @@ nodes:
     assert not marker.exists(), marker.read_text()
     assert result.exit_code == 0, result.failures
     assert result.view["nodes"]["sink"]["counters"]["received"] == 4
+
+
+# ----- 3. native panics (BaseException) are node failures -----
+
+
+async def test_a_panicking_source_fails_its_node_after_its_restarts() -> None:
+    result = await asyncio.wait_for(
+        _launcher("""
+name: panic
+nodes:
+  - id: src
+    uses: "faultnodes:PanickingSource"
+    params: {before: 3}
+    restart: {policy: on-failure, max_restarts: 2, backoff_ms: 1}
+  - {id: sink, uses: sink.counter, inputs: {in: {from: src/out, policy: backpressure}}}
+""").run(None),
+        60,
+    )
+    src = result.view["nodes"]["src"]
+    assert (src["state"], src["restarts"], src["failures"]) == ("failed", 2, 3)
+    assert "run: Panic: the native decoder panicked" in src["error"]
+    assert any("node 'src'" in f and "Panic" in f for f in result.failures), result.failures
+    assert result.exit_code == 1
+    assert result.view["nodes"]["sink"]["counters"]["received"] == 9  # 3 incarnations, 3 each
+
+
+async def test_a_panicking_hook_fails_its_node() -> None:
+    result = await asyncio.wait_for(
+        _launcher("""
+name: panic
+agents: {a: {}, b: {}}
+nodes:
+  - {id: src, uses: source.counter, agent: a, params: {count: 5}}
+  - id: sink
+    uses: "faultnodes:PanickingSink"
+    agent: b
+    params: {at: 2}
+    inputs: {in: {from: src/out, policy: backpressure}}
+""").run(None),
+        60,
+    )
+    sink = result.view["nodes"]["sink"]
+    assert sink["state"] == "failed" and "on_input: Panic: panicked on message 2" in sink["error"]
+    assert result.exit_code == 1
+
+
+async def test_a_corrupt_aedat4_header_panics_in_rust_and_fails_the_replay_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "corrupt.aedat4"
+    # The magic, then a 10-byte "header" whose flatbuffer offsets point outside it: aedat panics.
+    path.write_bytes(b"#!AER-DAT4.0\r\n" + (10).to_bytes(4, "little") + b"\xff" * 10)
+    launcher = _launcher(
+        f"""
+name: corrupt
+nodes:
+  - {{id: cam, uses: event_camera.replay, params: {{path: "{path}"}}}}
+  - {{id: sink, uses: sink.counter, inputs: {{in: cam/events}}}}
+""",
+        env={"RUST_BACKTRACE": "0"},
+    )
+    result = await asyncio.wait_for(launcher.run(None), 60)
+    cam = result.view["nodes"]["cam"]
+    assert cam["state"] == "failed"
+    assert "setup: PanicException" in cam["error"] and f"(file {path})" in cam["error"], cam["error"]
+    assert result.exit_code == 1

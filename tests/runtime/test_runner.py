@@ -173,7 +173,7 @@ async def test_a_setup_that_keeps_failing_fails_the_node(make: Make) -> None:
     r, host = make(RestartSpec(policy="on-failure", max_restarts=1, backoff_ms=0))
     await r.start()
     assert r.state is NodeState.FAILED and host.failed == [
-        ("rec", "setup after restart: setup failing on purpose")
+        ("rec", "setup after restart: RuntimeError: setup failing on purpose")
     ]
 
 
