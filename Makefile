@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --progress-bar on -e '.[test]'
 	touch $(STAMP)
 
+# The demo ends by itself after 40 gestures (about 5 s once started); --duration is only a bound.
 demo: $(STAMP)
-	$(VENV)/bin/edgeloop run examples/demo.yaml --duration 5
+	@echo "edgeloop: the first run trains the demo's gesture classifier (seconds, cached in out/pretrained/); docs/demo.md"
+	$(VENV)/bin/edgeloop run examples/demo.yaml --duration 30
 
 SOURCES := runtime nodes models sim_hw bench tests
 

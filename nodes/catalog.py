@@ -43,4 +43,6 @@ CATALOG: dict[str, str] = {
     # inference (models/: spiking networks on a hardware backend; ONNX Runtime sessions)
     "snn.classifier": "nodes.builtin.inference:SnnClassifier",
     "onnx.infer": "nodes.builtin.inference:OnnxInfer",
+    # evaluation: live accuracy of a classifier against the sensor's labels (+ chip cost per inference)
+    "eval.accuracy": "nodes.builtin.accuracy:AccuracySink",
 }

@@ -181,7 +181,7 @@ class SyntheticEventCameraSource(_Controlled):
     """The synthetic event camera (`nodes.sensors.events.SyntheticEventCamera`) as a source paced at `speed`.
 
     Outputs `events` (the batch dict of `event_camera.replay`, times from 0 µs) and `label` (the
-    scene's class index, −1 if unlabelled) every `period_us`. Control inputs: `roi`, `period_us`,
+    scene's class index at the batch's start, −1 if unlabelled) every `period_us`. Control inputs: `roi`, `period_us`,
     and `targets` — a list of {x, y, radius?, intensity?, vx?, vy?} that replaces the targets of the
     'targets' scene, so a controller or a swarm world can decide what the camera sees.
     """
@@ -258,6 +258,9 @@ class SyntheticEventCameraSource(_Controlled):
                 else min(self.period_us, p.duration_us - self.cam.t_us)
             )
             t0 = self.cam.t_us
+            # The class shown during this batch: taken at its start, since the render at its end
+            # (t1) already belongs to the next gesture when batches line up with trials.
+            label = self.cam.label
             self.cam.roi = self.roi
             events = await asyncio.to_thread(self.cam.step, dt)  # CPU work off the event loop
             t_sense = await pacer.wait(self.cam.t_us)
@@ -272,4 +275,4 @@ class SyntheticEventCameraSource(_Controlled):
                 },
                 t_sense=t_sense,
             )
-            await ctx.emit("label", self.cam.label, t_sense=t_sense)
+            await ctx.emit("label", label, t_sense=t_sense)

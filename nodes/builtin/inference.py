@@ -17,12 +17,13 @@ import torch
 from pydantic import Field
 
 from models.adapt.har import HarInput
-from models.io import Checkpoint, ModelFileError, load_checkpoint
+from models.io import Checkpoint, load_checkpoint
 from models.onnx_export import read_snn_step_spec
 from models.quant.ort import make_session
 from models.snn import Encoder, SNNOutput
 from nodes.builtin._params import param_errors
 from nodes.builtin._prediction import prediction
+from nodes.pretrained.named import is_pretrained, pretrained_path
 from runtime.errors import GraphError, HardwareError, NodeError
 from runtime.message import Message
 from runtime.node import Context, Node
@@ -46,7 +47,8 @@ def _sample_encoder(ck: Checkpoint, timesteps: int | None = None) -> Callable[[n
     enc = Encoder.from_dict(ck.meta.get("encoder", {"kind": "direct", "timesteps": 8}))
     if timesteps:
         enc = Encoder(enc.kind, timesteps, enc.gain)
-    return lambda x: enc(torch.as_tensor(np.asarray(x), dtype=torch.float32).unsqueeze(0))
+    # a copy: received arrays are read-only views, which torch warns about
+    return lambda x: enc(torch.tensor(np.asarray(x), dtype=torch.float32).unsqueeze(0))
 
 
 class SnnClassifier(Node):
@@ -59,8 +61,10 @@ class SnnClassifier(Node):
 
     class Params(NodeParams):
         model: str = Field(
-            description="model file saved with models.io.save_model (e.g. `edgeloop train har`)"
+            description="model file saved with models.io.save_model (e.g. `edgeloop train har`), or "
+            "`pretrained:NAME` (e.g. `pretrained:gestures`): trained on first use, cached in `cache_dir`"
         )
+        cache_dir: str = Field("out/pretrained", description="where `pretrained:NAME` models are cached")
         backend: str | dict[str, Any] = Field(
             "ideal", description='"ideal", "rram:adc_bits=6", {"kind": "loas"}'
         )
@@ -75,8 +79,12 @@ class SnnClassifier(Node):
         with param_errors(ctx, "backend", catch=BackendConfigError):
             kind, hw_params = resolve_backend_spec(p.backend, ctx.backend_override)
             self.backend = make_backend(kind, **hw_params)
-        with param_errors(ctx, "model", catch=ModelFileError):
-            ck = await asyncio.to_thread(load_checkpoint, p.model)
+        with param_errors(ctx, "model"):  # ModelFileError and unknown pretrained names are ValueErrors
+            path = p.model
+            if is_pretrained(path):
+                ctx.log.info("model %s: from %s (trained there on first use, in seconds)", path, p.cache_dir)
+                path = str(await asyncio.to_thread(pretrained_path, path, p.cache_dir))
+            ck = await asyncio.to_thread(load_checkpoint, path)
         self.names = [str(n) for n in ck.meta.get("label_names") or []]
         self.encode = _sample_encoder(ck, p.timesteps)
         try:

@@ -138,7 +138,7 @@ nodes:
 
 
 def test_graph_png(tmp_path: Path) -> None:
-    g = load_graph(ROOT / "examples" / "demo.yaml")
+    g = load_graph(ROOT / "examples" / "minimal.yaml")
     out = tmp_path / "demo.png"
     if shutil.which("dot") is None:
         with pytest.raises(EdgeloopError, match="apt-get install graphviz"):
