@@ -72,7 +72,7 @@ def prose(text: str) -> str:
 
 
 def rel(path: Path) -> str:
-    return path.relative_to(ROOT).as_posix()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
 
 
 # --- links -------------------------------------------------------------------------------------------
@@ -166,6 +166,16 @@ FROM_IMPORT = re.compile(
 )
 
 
+USES = re.compile(r"\buses:\s*[\"']?([\w.:-]+)")
+
+
+@cache
+def node_names() -> frozenset[str]:
+    from runtime.registry import catalogue
+
+    return frozenset(catalogue())
+
+
 def module_file(dotted: str) -> Path | None:
     base = ROOT.joinpath(*dotted.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
@@ -227,6 +237,10 @@ def reference_problems(page: Path) -> list[str]:
                     if problem:
                         problems.append(f"{rel(page)}:{n}: `{span}`: {problem}")
     for f in fences(text):
+        if f.info.split()[:1] == ["yaml"]:
+            for m in USES.finditer(f.body):
+                if ":" not in m.group(1) and m.group(1) not in node_names():
+                    problems.append(f"{rel(page)}:{f.line}: yaml block uses unknown node '{m.group(1)}'")
         if f.info.split()[:1] != ["python"]:
             continue
         for m in FROM_IMPORT.finditer(f.body):
@@ -244,23 +258,22 @@ def test_paths_and_modules_named_exist(page: Path) -> None:
 
 
 def test_reference_check_can_fail(tmp_path: Path) -> None:
-    page = ROOT / "docs" / "_probe_does_not_exist.md"
+    page = tmp_path / "probe.md"
     text = (
         "`runtime/graph.py` `nodes/builtin/` `runtime/nowhere.py` `nodes.sensors.events.EVENT_DTYPE`\n"
         "`nodes.sensors.events.NO_SUCH_NAME` `runtime.recording_cli` `out/anything.png` `cam/*`\n"
         "```python\nfrom runtime.testing import NodeHarness, Gone\nfrom runtime.nothing import X\n```\n"
+        '```yaml\nnodes:\n  - {id: a, uses: signal.sine}\n  - {id: b, uses: "mod:Cls"}\n  - id: c\n    uses: signal.sin\n```\n'
     )
-    try:
-        page.write_text(text)
-        problems = reference_problems(page)
-    finally:
-        page.unlink()
+    page.write_text(text)
+    problems = reference_problems(page)
     assert [p.split(": ", 1)[1] for p in problems] == [
         "path `runtime/nowhere.py` does not exist",
         "`nodes.sensors.events.NO_SUCH_NAME`: nodes.sensors.events has no NO_SUCH_NAME (nodes/sensors/events/__init__.py)",
         "`runtime.recording_cli`: runtime has no recording_cli (runtime/__init__.py)",
         "python block imports Gone: runtime.testing has no Gone (runtime/testing.py)",
         "python block imports X: module runtime.nothing does not exist",
+        "yaml block uses unknown node 'signal.sin'",
     ], problems
 
 
@@ -328,12 +341,7 @@ def subverbs(verb: str) -> set[str]:
     parser = build_parser(verb)
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     vparser = sub.choices[verb]
-    return {
-        name
-        for a in vparser._actions
-        if isinstance(a, argparse._SubParsersAction)
-        for name in a.choices
-    }
+    return {name for a in vparser._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices}
 
 
 def command_problems(page: Path) -> list[str]:
@@ -358,7 +366,9 @@ def command_problems(page: Path) -> list[str]:
     for verb, where in sorted(verbs.items()):
         status, message = parse([*verb, "--help"])
         if status != 0:
-            problems.append(f"{where}: `edgeloop {' '.join(verb)} --help` exits {status}: {message.strip()[-200:]}")
+            problems.append(
+                f"{where}: `edgeloop {' '.join(verb)} --help` exits {status}: {message.strip()[-200:]}"
+            )
     return problems
 
 
@@ -367,8 +377,8 @@ def test_edgeloop_commands_parse(page: Path) -> None:
     assert command_problems(page) == []
 
 
-def test_command_check_can_fail() -> None:
-    page = ROOT / "docs" / "_probe_does_not_exist.md"
+def test_command_check_can_fail(tmp_path: Path) -> None:
+    page = tmp_path / "probe.md"
     page.write_text(
         "`edgeloop nodes` and `edgeloop frobnicate`\n"
         "```sh\n$ edgeloop run examples/demo.yaml --duration 5   # ok\n"
@@ -377,10 +387,7 @@ def test_command_check_can_fail() -> None:
         "edgeloop keys a && edgeloop keys\n"
         "```\n"
     )
-    try:
-        problems = command_problems(page)
-    finally:
-        page.unlink()
+    problems = command_problems(page)
     assert len(problems) == 3, problems
     assert "--no-such-option" in problems[0] and "unrecognized arguments" in problems[0]
     assert "edgeloop keys" in problems[1] and "required" in problems[1]
@@ -392,7 +399,9 @@ def test_command_check_can_fail() -> None:
 
 def test_readme_fits_a_newcomer() -> None:
     n = len(README.read_text().splitlines())
-    assert n <= MAX_README_LINES, f"README.md has {n} lines (at most {MAX_README_LINES}: move detail to docs/)"
+    assert n <= MAX_README_LINES, (
+        f"README.md has {n} lines (at most {MAX_README_LINES}: move detail to docs/)"
+    )
 
 
 def readme_examples(text: str) -> dict[str, str]:
@@ -410,11 +419,19 @@ def test_readme_node_example_runs_as_written(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     test = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_scale.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     assert test.returncode == 0 and "1 passed" in test.stdout, test.stdout + test.stderr
     check = subprocess.run(
         [sys.executable, "-m", "runtime.cli", "check", "scale.yaml"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert check.returncode == 0, check.stdout + check.stderr
