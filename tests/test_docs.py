@@ -277,6 +277,35 @@ def test_reference_check_can_fail(tmp_path: Path) -> None:
     ], problems
 
 
+# --- whole graphs in the docs ----------------------------------------------------------------------------
+
+
+def whole_graphs() -> list[tuple[str, str]]:
+    """(where, text) of every yaml block that is a whole graph file (top-level `name:` and `nodes:`)
+    using only catalogue nodes (the README's own node is checked by running its example)."""
+    out = []
+    for page in pages():
+        for f in fences(page.read_text()):
+            body = f.body
+            if (
+                f.info.split()[:1] == ["yaml"]
+                and re.search(r"^name:", body, re.M)
+                and re.search(r"^nodes:", body, re.M)
+            ):
+                if not any(":" in m.group(1) for m in USES.finditer(body)):
+                    out.append((f"{rel(page)}:{f.line}", body))
+    return out
+
+
+@pytest.mark.parametrize(("where", "text"), whole_graphs(), ids=[w for w, _ in whole_graphs()])
+def test_whole_graphs_in_the_docs_validate(where: str, text: str, tmp_path: Path) -> None:
+    from runtime.graph import load_graph
+
+    path = tmp_path / "graph.yaml"
+    path.write_text(text)
+    load_graph(str(path))  # raises GraphError naming the line
+
+
 # --- edgeloop commands ----------------------------------------------------------------------------------
 
 SHELL_INFOS = {"", "sh", "bash", "console", "shell", "text"}
