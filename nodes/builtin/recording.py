@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Literal
 
 from pydantic import Field
@@ -30,6 +31,10 @@ class McapRecorder(Node):
     `edgeloop record` gives it one input per recorded topic and runs it in its own agent, so the
     compression and file writes happen in another process than the graph's loops. The open chunk is
     flushed every `flush_s`, so a crash loses at most that much; the summary is written at teardown.
+
+    A write that fails (a full disk: ENOSPC; a file-size limit: EFBIG) fails the node loudly, with the
+    number of messages recorded before the fault: at the next message, or at teardown if none comes.
+    Nothing more is written then, so the file holds a readable prefix: every chunk written before.
     """
 
     dynamic_inputs = True
@@ -49,27 +54,62 @@ class McapRecorder(Node):
     async def setup(self, ctx: Context) -> None:
         p = ctx.params
         self.ctx = ctx
+        self.fault: RecordingError | None = None
+        self.recorded = 0
         self.writer = RecordingWriter(
             p.path, compression=p.compression, chunk_bytes=p.chunk_kb * 1024, metadata=p.metadata
         )
         for topic in p.topics:
             self.writer.add_topic(topic)
+        self._flush_at = time.monotonic() + p.flush_s
         # Wall-clock flushes (not ctx.clock): a simulated clock must not be advanced by the recorder.
         self._flusher = asyncio.get_running_loop().create_task(self._flush_every(p.flush_s))
 
     async def _flush_every(self, period_s: float) -> None:
-        while True:
-            await asyncio.sleep(period_s)
-            self.writer.flush()
+        while self.fault is None:  # after a fault, the next hook (or teardown) reports it
+            await asyncio.sleep(max(0.0, self._flush_at - time.monotonic()))
+            if time.monotonic() >= self._flush_at:
+                try:
+                    self._flush()
+                except RecordingError as exc:
+                    self.ctx.log.error("%s", exc)
+
+    def _flush(self) -> None:
+        self._flush_at = time.monotonic() + self.ctx.params.flush_s
+        self._guard(self.writer.flush)
+
+    def _guard(self, write: Callable[[], None]) -> None:
+        if self.fault is not None:
+            raise self.fault
+        try:
+            write()
+        except OSError as exc:
+            self.fault = RecordingError(
+                f"node '{self.ctx.node_id}': writing {self.ctx.params.path} failed after "
+                f"{self.recorded} messages recorded ({exc.strerror or exc}); the file stays readable "
+                "up to the last chunk written before; nothing more is written"
+            )
+            raise self.fault from exc
 
     async def on_input(self, port: str, msg: Message) -> None:
-        self.writer.write(msg)
+        self._guard(lambda: self.writer.write(msg))  # a full chunk is written out here
+        self.recorded += 1
         self.ctx.counter("recorded")
+        if time.monotonic() >= self._flush_at:  # flushes ride on the messages; the task covers lulls
+            self._flush()
 
     async def teardown(self) -> None:
         self._flusher.cancel()
+        if self.fault is not None:
+            with contextlib.suppress(OSError):  # what was flushed stays; the summary cannot be written
+                self.writer.close()
+            raise self.fault
         # Synchronous on purpose: the runtime's teardown timeout cannot cut the summary in half.
-        self.writer.close({"received": json.dumps(self.writer.counts), "closed_ns": str(time.time_ns())})
+        self._guard(
+            lambda: self.writer.close(
+                {"received": json.dumps(self.writer.counts), "closed_ns": str(time.time_ns())}
+            )
+        )
 
 
 class McapReplay(Node):

@@ -4,7 +4,10 @@ disk and floods. Each test fails on a runtime without the protection it names.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,8 +17,10 @@ import zmq
 import zmq.asyncio
 
 from runtime.control import Bye, ControlMessage, NodeFailed, Stats, encode
+from runtime.errors import RecordingError
 from runtime.graph import load_graph
 from runtime.launcher import Launcher, RunResult
+from runtime.recording import RecordingReader
 
 pytestmark = pytest.mark.faults
 
@@ -170,4 +175,67 @@ nodes:
     cam = result.view["nodes"]["cam"]
     assert cam["state"] == "failed"
     assert "setup: PanicException" in cam["error"] and f"(file {path})" in cam["error"], cam["error"]
+    assert result.exit_code == 1
+
+
+# ----- 4. a full disk fails the recorder loudly; the file keeps what was flushed -----
+
+
+async def test_a_write_error_fails_the_recorder_with_its_count_and_the_file_stays_readable(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.mcap"
+    # The recorder's worker may write files of 64 KiB at most (RLIMIT_FSIZE): past it, EFBIG, as a
+    # full disk gives ENOSPC. Small chunks, so several are flushed before the limit.
+    result = await asyncio.wait_for(
+        _launcher(f"""
+name: full
+agents: {{a: {{}}, rec: {{}}}}
+nodes:
+  - {{id: src, uses: source.counter, agent: a, params: {{count: 20000}}}}
+  - {{id: limit, uses: "faultnodes:FileSizeLimit", agent: rec, params: {{bytes: 65536}}, inputs: {{in: src/out}}}}
+  - id: recorder
+    uses: record.mcap
+    agent: rec
+    params: {{path: "{path}", compression: none, chunk_kb: 4}}
+    inputs: {{src_out: {{from: src/out, policy: backpressure}}}}
+""").run(None),
+        90,
+    )
+    rec = result.view["nodes"]["recorder"]
+    assert rec["state"] == "failed", rec
+    m = re.search(r"failed after (\d+) messages recorded \((.+?)\); the file stays readable", rec["error"])
+    assert m is not None, rec["error"]
+    recorded, why = int(m[1]), m[2]
+    assert why == os.strerror(errno.EFBIG) and 0 < recorded < 20_000
+    assert recorded == rec["counters"]["recorded"]
+    assert any("node 'recorder'" in f for f in result.failures) and result.exit_code == 1
+    readable = 0
+    with contextlib.suppress(RecordingError):  # a cut-short file: every complete message, then this
+        for _ in RecordingReader(path).entries():
+            readable += 1
+    assert 0 < readable <= recorded
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+async def test_a_full_disk_fails_the_recorder_even_when_no_message_follows_the_fault() -> None:
+    # /dev/full takes the open and fails every write with ENOSPC; the 5 messages fit one chunk, so
+    # the fault shows at a flush (the timer's, or the summary's at teardown), never at a message.
+    result = await asyncio.wait_for(
+        _launcher("""
+name: full
+agents: {a: {}, rec: {}}
+nodes:
+  - {id: src, uses: source.counter, agent: a, params: {count: 5}}
+  - id: recorder
+    uses: record.mcap
+    agent: rec
+    params: {path: /dev/full, flush_s: 0.01}
+    inputs: {src_out: {from: src/out, policy: backpressure}}
+""").run(None),
+        60,
+    )
+    rec = result.view["nodes"]["recorder"]
+    assert rec["state"] == "failed", rec
+    assert f"({os.strerror(errno.ENOSPC)})" in rec["error"] and "messages recorded" in rec["error"]
     assert result.exit_code == 1
