@@ -308,6 +308,7 @@ def test_whole_graphs_in_the_docs_validate(where: str, text: str, tmp_path: Path
 
 # --- edgeloop commands ----------------------------------------------------------------------------------
 
+GRAPH_VERBS = {"run", "check", "graph", "record"}
 SHELL_INFOS = {"", "sh", "bash", "console", "shell", "text"}
 
 
@@ -345,7 +346,8 @@ class _ParserExit(Exception):
 
 
 def parse(argv: list[str]) -> tuple[int, str]:
-    """Parse an `edgeloop` argument list as `runtime.cli.main` does (status 0 = ok), in-process."""
+    """Parse an `edgeloop` argument list as `runtime.cli.main` does (status 0 = ok), in-process; a
+    command on one of the repository's graph files also validates that graph with its `--set`s."""
     from runtime.cli import build_parser
 
     command = next((a for a in argv if not a.startswith("-")), None)
@@ -360,6 +362,15 @@ def parse(argv: list[str]) -> tuple[int, str]:
         return 2, f"unrecognized arguments: {' '.join(extra)}"
     if not getattr(args, "func", None):
         return 2, "no command"
+    graph = getattr(args, "graph", None)
+    if args.command in GRAPH_VERBS and graph and (ROOT / graph).is_file():
+        from runtime.errors import GraphError
+        from runtime.graph import load_graph
+
+        try:
+            load_graph(ROOT / graph, list(getattr(args, "set", None) or []))
+        except GraphError as exc:
+            return 2, str(exc).replace("\n", " ")
     return 0, ""
 
 
@@ -414,13 +425,15 @@ def test_command_check_can_fail(tmp_path: Path) -> None:
         "edgeloop run examples/demo.yaml --no-such-option\n"
         "edgeloop hw report demo-cnn --backend rram --param adc_bits=6\n"
         "edgeloop keys a && edgeloop keys\n"
+        "edgeloop check examples/minimal.yaml --set sensor.no_such_param=1\n"
         "```\n"
     )
     problems = command_problems(page)
-    assert len(problems) == 3, problems
+    assert len(problems) == 4, problems
     assert "--no-such-option" in problems[0] and "unrecognized arguments" in problems[0]
     assert "edgeloop keys" in problems[1] and "required" in problems[1]
-    assert "`edgeloop frobnicate --help` exits 2" in problems[2]
+    assert "no_such_param" in problems[2]
+    assert "`edgeloop frobnicate --help` exits 2" in problems[3]
 
 
 # --- the README ------------------------------------------------------------------------------------------
