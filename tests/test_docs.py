@@ -309,17 +309,22 @@ def test_whole_graphs_in_the_docs_validate(where: str, text: str, tmp_path: Path
 # --- edgeloop commands ----------------------------------------------------------------------------------
 
 GRAPH_VERBS = {"run", "check", "graph", "record"}
-SHELL_INFOS = {"", "sh", "bash", "console", "shell", "text"}
+SHELL_INFOS = {"", "sh", "bash", "shell", "console"}  # ```text and others are output, not commands
 
 
 def commands(text: str) -> list[tuple[int, list[str]]]:
-    """(line, argv after `edgeloop`) of every `edgeloop …` command in shell-like fenced blocks."""
+    """(line, argv after `edgeloop`) of every `edgeloop …` command in shell fenced blocks (in a
+    ```console block only lines with a prompt, `$ ` or `host$ `, are commands)."""
     out = []
     for f in fences(text):
-        if f.info.split()[:1] and f.info.split()[0] not in SHELL_INFOS:
+        info = (f.info.split() or [""])[0]
+        if info not in SHELL_INFOS:
             continue
         for k, raw in enumerate(f.body.split("\n")):
-            line = re.sub(r"^\s*[\w.@-]*\$\s+", "", raw)  # a prompt: `$ `, `laptop$ `
+            prompt = re.match(r"^\s*[\w.@-]*\$\s+", raw)
+            if info == "console" and not prompt:
+                continue
+            line = raw[prompt.end() :] if prompt else raw
             for part in re.split(r"\s*(?:&&|\|\||;|\|)\s*", line):
                 words = shlex.split(part, comments=True)
                 while words and re.match(r"^\w+=", words[0]):  # PYTHONPATH=. edgeloop …
@@ -427,6 +432,8 @@ def test_command_check_can_fail(tmp_path: Path) -> None:
         "edgeloop keys a && edgeloop keys\n"
         "edgeloop check examples/minimal.yaml --set sensor.no_such_param=1\n"
         "```\n"
+        "```console\n$ edgeloop keys b --dir keys\nedgeloop prints this, not a command\n```\n"
+        "```text\nedgeloop run summary (3.01 s)\n```\n"
     )
     problems = command_problems(page)
     assert len(problems) == 4, problems
