@@ -7,19 +7,23 @@ from .calibrate import (
     QuantConfig,
     QuantResult,
     apply_quant,
+    auto_blocks,
     layer_inputs,
     quantizable_layers,
     quantize_model,
 )
+from .clip import awq_clip
 from .gptq import LayerQuant, asymmetry_projection, gptaq, gptq, prepare_hessian, rtn_layer
 from .quantizer import QuantError, QuantSpec, dequantize, fake_quant, fit_scale_zero, quantize_int, rtn
-from .tesseraq import PAR_QUANTILES, TesseraQConfig, tesseraq, tesseraq_gram
+from .tesseraq import INITS, PAR_QUANTILES, SCALE_PARAMS, TesseraQConfig, tesseraq, tesseraq_gram
 
 __all__ = [
     "METHODS",
     "QuantConfig",
     "QuantResult",
     "apply_quant",
+    "auto_blocks",
+    "awq_clip",
     "layer_inputs",
     "quantizable_layers",
     "quantize_model",
@@ -36,7 +40,9 @@ __all__ = [
     "fit_scale_zero",
     "quantize_int",
     "rtn",
+    "INITS",
     "PAR_QUANTILES",
+    "SCALE_PARAMS",
     "TesseraQConfig",
     "tesseraq",
     "tesseraq_gram",

@@ -24,6 +24,7 @@ __all__ = [
     "quantizable_layers",
     "layer_inputs",
     "apply_quant",
+    "auto_blocks",
 ]
 
 METHODS = ("rtn", "gptq", "gptaq", "tesseraq")
@@ -44,20 +45,23 @@ class QuantConfig:
     tesseraq: TesseraQConfig = field(default_factory=TesseraQConfig)
     skip: tuple[str, ...] = ()
     #: TesseraQ only: modules whose layers are reconstructed jointly on the module's output (the paper's
-    #: block reconstruction, e.g. ("net",) for a whole MLP); other layers go one by one.
-    blocks: tuple[str, ...] = ()
+    #: block reconstruction, e.g. ("net",) for a whole MLP); other layers go one by one. "auto" (default)
+    #: picks them with `auto_blocks`; () is layer by layer. Ignored by the other methods when "auto".
+    blocks: tuple[str, ...] | str = "auto"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise QuantError(f"quantization method {self.method!r}: use one of {', '.join(METHODS)}")
-        if self.blocks and self.method != "tesseraq":
+        if isinstance(self.blocks, str) and self.blocks != "auto":
+            raise QuantError(f"blocks={self.blocks!r}: use 'auto' or a tuple of module names")
+        if self.blocks and self.blocks != "auto" and self.method != "tesseraq":
             raise QuantError(f"blocks={list(self.blocks)} applies to TesseraQ only, not {self.method!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["tesseraq"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in d["tesseraq"].items()}
         d["skip"] = list(self.skip)
-        d["blocks"] = list(self.blocks)
+        d["blocks"] = self.blocks if isinstance(self.blocks, str) else list(self.blocks)
         return d
 
 
@@ -169,7 +173,9 @@ def quantize_model(
     order += [n for n in mods if n not in order]  # layers never called still get RTN-style treatment below
     fp = copy.deepcopy(model).eval() if cfg.method in ("gptaq", "tesseraq") else None
     fp_mods = dict(fp.named_modules()) if fp is not None else {}
-    block_of = _block_members(model, cfg.blocks, mods)
+    auto = cfg.blocks == "auto"
+    blocks = auto_blocks(model, mods) if auto and cfg.method == "tesseraq" else ()
+    block_of = _block_members(model, blocks if auto else tuple(cfg.blocks), mods)
     result: dict[str, LayerQuant] = {}
     from tqdm.auto import tqdm
 
@@ -178,7 +184,19 @@ def quantize_model(
             continue  # done with its block
         if name in block_of and fp is not None:
             members = [n for n in order if block_of.get(n) == block_of[name]]
-            found = _reconstructed_block(cfg, block_of[name], members, batches, model, fp, fwd)
+            try:
+                found = _reconstructed_block(cfg, block_of[name], members, batches, model, fp, fwd)
+            except _StatefulBlock:
+                if not auto:
+                    raise
+                for n in members:  # an automatic pick that keeps state (spiking layers): layer by layer
+                    block_of.pop(n)
+                w = _flat_weight(mods[name]).double()
+                found = {
+                    name: _calibrated_layer(
+                        cfg, name, mods[name], fp_mods.get(name), w, batches, model, fp, fwd
+                    )
+                }
         elif cfg.method == "rtn":
             found = {name: rtn_layer(_flat_weight(mods[name]).double(), cfg.spec)}
         else:
@@ -190,6 +208,29 @@ def quantize_model(
         apply_quant(model, found)
     model.train(was)
     return QuantResult(result, cfg)
+
+
+def auto_blocks(model: nn.Module, mods: dict[str, nn.Module]) -> tuple[str, ...]:
+    """The model's blocks for TesseraQ: each element of a ModuleList (a transformer's layers), then each
+    top-level module holding two or more of the remaining layers (e.g. an MLP's `net` Sequential)."""
+    found: list[str] = []
+
+    def inside(b: str) -> list[str]:
+        return [n for n in mods if n == b or n.startswith(b + ".")]
+
+    for name, m in model.named_modules():
+        if isinstance(m, nn.ModuleList) and not any(name.startswith(b + ".") for b in found):
+            found += [f"{name}.{k}" for k, _ in m.named_children() if inside(f"{name}.{k}")]
+    taken = {n for b in found for n in inside(b)}
+    for name, _ in model.named_children():
+        rest = [n for n in inside(name) if n not in taken]
+        if len(rest) >= 2 and len(rest) == len(inside(name)):
+            found.append(name)
+    return tuple(found)
+
+
+class _StatefulBlock(QuantError):
+    """The block's output changes when it is called again on the same input."""
 
 
 def _block_members(model: nn.Module, blocks: Sequence[str], mods: dict[str, nn.Module]) -> dict[str, str]:
@@ -244,6 +285,8 @@ def _reconstructed_block(
     """TesseraQ on one block: inputs from the partly quantized model, targets from the float model."""
     q_block, fp_block = model.get_submodule(block), fp.get_submodule(block)
     cap_q, cap_fp = _BlockCalls(block, q_block), _BlockCalls(block, fp_block)
+    want_grams = cfg.tesseraq.init == "awq-clip"
+    cap_rows = {n: _Capture(model.get_submodule(n)) for n in members} if want_grams else {}
     try:
         for b in batches:
             fwd(model, b)
@@ -251,6 +294,8 @@ def _reconstructed_block(
     finally:
         cap_q.handle.remove()
         cap_fp.handle.remove()
+        for c in cap_rows.values():
+            c.handle.remove()
     if len(cap_q.inputs) != len(cap_fp.inputs) or not cap_q.inputs:
         raise QuantError(
             f"block {block!r} was called {len(cap_q.inputs)} times in the quantized model and "
@@ -261,14 +306,20 @@ def _reconstructed_block(
     for args_fp, y_fp, args_q in zip(cap_fp.inputs, cap_fp.outputs, cap_q.inputs, strict=True):
         again = fp_block(*args_fp)
         if not torch.allclose(again, y_fp, rtol=1e-5, atol=1e-6):
-            raise QuantError(
+            raise _StatefulBlock(
                 f"block {block!r} gives a different output for the same input when called again: it keeps "
                 "state between calls (e.g. spiking neurons); quantize its layers one by one (leave it out of blocks)"
             )
         targets.append(y_fp if a == 1 else a * y_fp + (1 - a) * fp_block(*args_q))
     rel = {n: "weight" if n == block else n[len(block) + 1 :] + ".weight" for n in members}
     weights = {rel[n]: _flat_weight(model.get_submodule(n)) for n in members}
-    found = tesseraq_block(q_block, weights, cap_q.inputs, targets, cfg.spec, cfg.tesseraq)
+    grams = {}
+    for n, c in cap_rows.items():
+        rows = c.take()
+        if rows:
+            x = torch.cat(rows)
+            grams[rel[n]] = x.T @ x / max(len(x), 1)
+    found = tesseraq_block(q_block, weights, cap_q.inputs, targets, cfg.spec, cfg.tesseraq, grams)
     return {n: found[rel[n]] for n in members}
 
 

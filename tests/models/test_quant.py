@@ -251,12 +251,14 @@ def test_quantized_model_round_trips_through_a_model_file(tmp_path: Path) -> Non
 # ---- TesseraQ block reconstruction ----
 
 
-def test_tesseraq_block_of_one_layer_matches_the_layer_solver() -> None:
+@pytest.mark.parametrize("scale_param", ["rectified", "sigmoid"])
+@pytest.mark.parametrize("init", ["awq-clip", "minmax"])
+def test_tesseraq_block_of_one_layer_matches_the_layer_solver(scale_param: str, init: str) -> None:
     """Autograd through the block's forward and the hand-written layer gradients optimise the same loss."""
     tb = make_testbed(0, hidden=32, depth=1, n_cal=128, n_test=200, n_train=500, steps=50)
-    tq = TesseraQConfig(steps_per_round=8)
+    tq = TesseraQConfig(steps_per_round=8, batch_size=None, scale_param=scale_param, init=init)
     by_layer, by_block = copy.deepcopy(tb.model), copy.deepcopy(tb.model)
-    a = quantize_model(by_layer, tb.x_cal, QuantConfig("tesseraq", QuantSpec(2), tesseraq=tq))
+    a = quantize_model(by_layer, tb.x_cal, QuantConfig("tesseraq", QuantSpec(2), tesseraq=tq, blocks=()))
     b = quantize_model(
         by_block, tb.x_cal, QuantConfig("tesseraq", QuantSpec(2), tesseraq=tq, blocks=("net.0",))
     )
