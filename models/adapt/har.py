@@ -59,7 +59,9 @@ class HarInput:
         return len(self.mean)
 
     def __call__(self, windows: np.ndarray | Tensor) -> Tensor:
-        x = torch.as_tensor(np.asarray(windows), dtype=torch.float32)
+        # a copy when read-only (windows received in a graph are): torch warns on non-writable arrays
+        arr = np.asarray(windows)
+        x = torch.as_tensor(arr if arr.flags.writeable else arr.copy(), dtype=torch.float32)
         if x.dim() == 2:
             x = x.unsqueeze(0)
         if x.dim() != 3 or tuple(x.shape[1:]) != (self.size, self.channels):

@@ -158,6 +158,11 @@ class OnlineAdapter:
     def observe(self, trace: WindowTrace, labels: Tensor) -> UpdateReport | None:
         """Score `trace` against `labels` [B] (−1 = unlabelled) and learn from the revealed ones."""
         labels = labels.reshape(-1).long()
+        if len(labels) and int(labels.max()) >= self.n_classes:
+            raise AdaptError(
+                f"label {int(labels.max())} is not a class of this model (classes 0..{self.n_classes - 1}); "
+                "number labels from the model's label_names"
+            )
         keep = labels >= 0
         if not bool(keep.any()):
             return None

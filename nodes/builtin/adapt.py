@@ -92,6 +92,7 @@ class AdaptiveClassifier(Node):
         self.xs: dict[int, WindowTrace] = {}  # t_sense → forward trace awaiting its label
         self.labels: dict[int, int] = {}  # t_sense → label awaiting its window
         self.names: list[str] = []
+        self.n_classes = 0
 
     def _load(self) -> tuple[OnlineAdapter, HarInput]:
         """Model file (or pre-train one), map it onto the backend, build the adapter (in a thread)."""
@@ -127,7 +128,8 @@ class AdaptiveClassifier(Node):
             feedback_scale=dfa.get("scale"),
             seed=int(dfa.get("seed", p.seed)),
         )
-        return OnlineAdapter(hw, cfg, _n_classes(ck)), prep
+        self.n_classes = _n_classes(ck)
+        return OnlineAdapter(hw, cfg, self.n_classes), prep
 
     async def on_input(self, port: str, msg: Message) -> None:
         if self.adapter is None:
@@ -150,12 +152,24 @@ class AdaptiveClassifier(Node):
         else:
             lab = np.asarray(msg.payload).reshape(-1)
             lab = lab[lab >= 0]
+            if len(lab) and int(lab.max()) >= self.n_classes:
+                raise NodeError(self._unknown_label(int(lab.max())))
             self.labels[t] = int(np.bincount(lab).argmax()) if len(lab) else -1
         if t in self.xs and t in self.labels:
             await self._learn(t, msg)
         for d in (self.xs, self.labels):  # bounded: a partner that never comes is forgotten
             while len(d) > 64:
                 d.pop(next(iter(d)))
+
+    def _unknown_label(self, label: int) -> str:
+        classes = ", ".join(
+            f"{i} {self.names[i] if i < len(self.names) else '?'}" for i in range(self.n_classes)
+        )
+        return (
+            f"node '{self.ctx.node_id}', input 'label': label {label} is not a class of the model "
+            f"(classes: {classes}); number the labels from the model (imu.replay: label_names set to "
+            "the model file or its class names) or train a model that knows this class"
+        )
 
     def _infer(self, window: np.ndarray) -> WindowTrace:
         assert self.adapter is not None

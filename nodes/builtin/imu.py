@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
+from models.io import load_checkpoint
 from nodes.builtin._params import param_errors
 from nodes.builtin.pacing import Pacer
 from nodes.sensors.events import RecordingFormatError, sniff
@@ -31,6 +32,19 @@ from runtime.node import Params as NodeParams
 __all__ = ["ImuReplay", "SyntheticImuSource", "ImuRateController"]
 
 
+def _label_names(ctx: Context) -> list[str] | None:
+    """`label_names` as a list: given, or read from the model file it names (meta "label_names")."""
+    names: list[str] | str | None = ctx.params.label_names
+    if not isinstance(names, str):
+        return names
+    with param_errors(ctx, "label_names"):  # a ModelFileError is a ValueError
+        ck = load_checkpoint(names)
+        found = ck.meta.get("label_names")
+        if not found:
+            raise ValueError(f"model file {names} has no 'label_names' meta; list the class names instead")
+    return [str(n) for n in found]
+
+
 def _control_rate(ctx: Context, msg: Message) -> float | None:
     """A `rate_hz` control message as a rate > 0, or None (logged and counted as `bad_control`)."""
     try:
@@ -48,7 +62,11 @@ class ImuReplay(Node):
     """Replay an IMU CSV (`t_s,ax,ay,az,gx,gy,gz[,label]`) or the IMU stream of an AEDAT4 file.
 
     Emits one float32 (6,) `sample` (ax, ay, az m/s²; gx, gy, gz rad/s) per time step, and its
-    `label` (int, −1 unlabelled) when the file has labels. `rate_hz` resamples (None = as recorded);
+    `label` (int, −1 unlabelled) when the file has labels. Label numbers come from the model that will
+    use them: `label_names` is a model file (its classes, meta "label_names") or the class names in the
+    model's order; a label the model does not know then stops the replay with an error naming the line.
+    Without `label_names` names are numbered as the synthetic activities, unknown ones appended as first
+    seen (what pre-training on these files does). `rate_hz` resamples (None = as recorded);
     the `rate_hz` control input changes it while running, from the current time on. A CSV streams
     from disk `chunk_rows` rows at a time (`nodes.sensors.imu.ImuStream`), so memory stays flat for any
     length and a bad line fails only after every row before it was sent; `loop` re-reads it each
@@ -66,12 +84,17 @@ class ImuReplay(Node):
         rate_hz: float | None = Field(None, gt=0)
         speed: float = Field(1.0, ge=0)
         loop: bool = False
-        label_names: list[str] | None = None
+        label_names: list[str] | str | None = Field(
+            None,
+            description="the model's classes: a model file, or the names in its order "
+            "(None: the synthetic activities, unknown names appended)",
+        )
 
     async def setup(self, ctx: Context) -> None:
         self.ctx = ctx
         self.rate_hz: float | None = ctx.params.rate_hz
         self.whole: ImuRecording | None = None  # the recording, when it is small enough to keep
+        self.label_names = _label_names(ctx)
         self.stream = self._open()  # reads the first chunk, so that a bad header fails at setup
         self.ran = False
 
@@ -85,7 +108,9 @@ class ImuReplay(Node):
             if self.whole is not None:
                 chunks = _chunks_of(self.whole, self.chunk_rows)
             else:
-                chunks = iter_imu_csv(p.path, self.chunk_rows, p.label_names)
+                chunks = iter_imu_csv(
+                    p.path, self.chunk_rows, self.label_names, strict=self.label_names is not None
+                )
             first = next(chunks, None)
         except RecordingFormatError as exc:
             raise RecordingError(f"node '{self.ctx.node_id}': {exc}") from exc

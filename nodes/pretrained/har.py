@@ -14,7 +14,7 @@ import glob
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,7 +41,9 @@ class PretrainSpec:
     recordings: IMU CSV files or globs (the `t_s,ax,ay,az,gx,gy,gz,label` layout); empty = synthetic
     subjects `0..subjects−1` (seeded, `subject_shift` spread, `minutes` each). Windows of `window`
     samples every `hop` at `rate_hz` (UCI-HAR: 128 / 64 at 50 Hz); pure-label windows only.
-    rule: "dfa" (aligns the net with the device's feedback matrices) or "bp". conv: channels per
+    label_names: the classes in order; labels in the CSVs that it lacks are appended as first seen
+    (the model file's meta "label_names" is the whole table). rule: "dfa" (aligns the net with the
+    device's feedback matrices) or "bp". conv: channels per
     conv block; epochs/seed: training; rotate_deg/augment_copies: sensor-mounting augmentation
     (many subjects with random mountings generalise better to an unseen wearer).
     """
@@ -90,10 +92,22 @@ def synthetic_subject(
     return imu.recording(minutes * 60.0)
 
 
-def load_recordings(patterns: Sequence[str], rate_hz: float | None = None) -> list[ImuRecording]:
-    """Read every CSV matching `patterns` (sorted), resampled to `rate_hz` when given."""
+def load_recordings(
+    patterns: Sequence[str], rate_hz: float | None = None, label_names: Sequence[str] = ACTIVITIES
+) -> list[ImuRecording]:
+    """Read every CSV matching `patterns` (sorted), resampled to `rate_hz` when given.
+
+    Labels are numbered by one table for all files: `label_names` first, then names they do not hold
+    in order of first appearance over the files; every recording's `label_names` is that whole table.
+    """
     paths = sorted({p for pat in patterns for p in (glob.glob(pat) or [pat])})
-    recs = [read_imu_csv(p, list(ACTIVITIES)) for p in paths]
+    names = list(label_names)
+    recs = []
+    for path in paths:
+        rec = read_imu_csv(path, names)
+        names = list(rec.label_names)  # names + this file's new ones: earlier numbers are kept
+        recs.append(rec)
+    recs = [replace(r, label_names=tuple(names)) for r in recs]
     return [resample(r, rate_hz) if rate_hz else r for r in recs]
 
 
@@ -128,8 +142,10 @@ def pretrained_model(spec: PretrainSpec, cache_dir: str | Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if not path.exists():
-                if spec.recordings:
-                    recs = load_recordings(spec.recordings, spec.rate_hz)
+                names = list(spec.label_names)
+                if spec.recordings:  # the data set's labels: spec.label_names, then any others in it
+                    recs = load_recordings(spec.recordings, spec.rate_hz, spec.label_names)
+                    names = list(recs[0].label_names) if recs else names
                 else:
                     recs = [
                         synthetic_subject(
@@ -141,7 +157,7 @@ def pretrained_model(spec: PretrainSpec, cache_dir: str | Path) -> Path:
                 net, meta, hist = pretrain_har(
                     x,
                     y,
-                    n_classes=len(spec.label_names),
+                    n_classes=len(names),
                     timesteps=spec.timesteps,
                     epochs=spec.epochs,
                     seed=spec.seed,
@@ -151,7 +167,7 @@ def pretrained_model(spec: PretrainSpec, cache_dir: str | Path) -> Path:
                     augment_copies=spec.augment_copies,
                 )
                 meta.update(
-                    label_names=list(spec.label_names),
+                    label_names=names,
                     train_accuracy=hist.train_acc[-1],
                     train_windows=len(x),
                     pretrain=asdict(spec),

@@ -128,6 +128,16 @@ def test_unlabelled_windows_are_not_scored_and_config_is_checked(pretrained: Spi
         OnlineAdapter(make_backend("ideal").prepare(pretrained), AdaptConfig(layers=(3,)), N_CLS)
 
 
+@pytest.mark.parametrize("rule", ["dfa", "bp", "none"])
+def test_a_label_the_model_does_not_know_is_a_clear_error(pretrained: SpikingMLP, rule: str) -> None:
+    """Not an IndexError deep in the rule (dfa, bp), nor a window silently scored wrong (none)."""
+    ad = OnlineAdapter(make_backend("ideal").prepare(pretrained), AdaptConfig(rule=rule), N_CLS)  # type: ignore[arg-type]
+    x, _ = _task(1, 0)
+    with pytest.raises(AdaptError, match=rf"label {N_CLS} is not a class of this model \(classes 0..2\)"):
+        ad.observe(ad.infer(x), torch.tensor([N_CLS]))
+    assert ad.summary()["labelled"] == 0
+
+
 def test_update_schedules_parallel_vs_sequential() -> None:
     stages = [UpdateStage("out", 0.0, 100.0), UpdateStage("h2", 40.0, 300.0), UpdateStage("h1", 50.0, 200.0)]
     assert update_latency_ns(stages, "parallel") == 340.0  # max(read + write)

@@ -8,7 +8,7 @@ with `#` and blank lines are skipped. Every error names the file, the line and t
 from __future__ import annotations
 
 import csv
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +26,19 @@ _LAYOUT = "t_s,ax,ay,az,gx,gy,gz[,label] (s, m/s², rad/s)"
 
 
 def iter_imu_csv(
-    path: str | Path, chunk_rows: int = 8192, label_names: list[str] | None = None
+    path: str | Path,
+    chunk_rows: int = 8192,
+    label_names: Sequence[str] | None = None,
+    *,
+    strict: bool = False,
 ) -> Generator[ImuRecording, None, None]:
     """Stream an IMU CSV in chunks of `chunk_rows` samples (memory stays flat for any file size).
 
-    Label names map to their index in `label_names` (default: the synthetic activities, in order);
-    names not in it are appended in order of first appearance. A bad line raises only after every
-    good row before it has been yielded, so a replay delivers all it can before it fails.
+    Label names map to their index in `label_names` (default: the synthetic activities, in order).
+    A name not in it is appended in order of first appearance, or with `strict` (the names are a
+    model's classes) raises `RecordingFormatError` naming the line, the label and the known names; so
+    does an integer label outside 0..len−1. A bad line raises only after every good row before it has
+    been yielded, so a replay delivers all it can before it fails.
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be ≥ 1, got {chunk_rows}")
@@ -70,23 +76,40 @@ def iter_imu_csv(
                     f"{p}:{reader.line_num}: column '{missing_col}' is missing "
                     f"(row has {len(row)} fields, header has {len(header)})"
                 )
-            label = _label(row[lab_col].strip(), names) if lab_col is not None else -1
+            try:
+                label = _label(row[lab_col].strip(), names, strict) if lab_col is not None else -1
+            except ValueError as exc:
+                yield from part.flush()
+                raise RecordingFormatError(f"{p}:{reader.line_num}: column 'label': {exc}") from None
             part.add([row[c] for c in cols], reader.line_num, label)
             if len(part.rows) >= chunk_rows:
                 yield from part.flush()
         yield from part.flush()
 
 
-def _label(value: str, names: list[str]) -> int:
+def _label(value: str, names: list[str], strict: bool) -> int:
     if not value:
         return -1
     try:
-        return int(value)
+        k = int(value)
     except ValueError:
         pass
+    else:
+        if strict and not 0 <= k < len(names):
+            raise ValueError(f"class {k} is outside 0..{len(names) - 1} ({_known(names)})")
+        return k
     if value not in names:
+        if strict:
+            raise ValueError(
+                f"{value!r} is not a class of the model ({_known(names)}); "
+                "train a model that knows it, or drop or relabel those rows"
+            )
         names.append(value)
     return names.index(value)
+
+
+def _known(names: list[str]) -> str:
+    return "classes: " + ", ".join(f"{i} {n}" for i, n in enumerate(names))
 
 
 class _Part:
@@ -160,9 +183,11 @@ def _parse(
     return np.array(good, np.float64).reshape(len(good), len(COLUMNS)), None
 
 
-def read_imu_csv(path: str | Path, label_names: list[str] | None = None) -> ImuRecording:
-    """Read a whole IMU CSV (see the module docstring for the layout)."""
-    parts = list(iter_imu_csv(path, label_names=label_names))
+def read_imu_csv(
+    path: str | Path, label_names: Sequence[str] | None = None, *, strict: bool = False
+) -> ImuRecording:
+    """Read a whole IMU CSV (see the module docstring for the layout; `label_names`, `strict`: `iter_imu_csv`)."""
+    parts = list(iter_imu_csv(path, label_names=label_names, strict=strict))
     if not parts:
         raise RecordingFormatError(f"{path}: no samples after the header")
     return ImuRecording.concat(parts)
