@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,17 @@ from torch import Tensor, nn
 
 from models.io import Checkpoint, ModelFileError, load_checkpoint, save_model
 from models.onnx_export import export_onnx, export_snn_step
-from models.quant import METHODS, QuantConfig, QuantError, QuantSpec, TesseraQConfig, quantize_model
+from models.quant import (
+    INITS,
+    METHODS,
+    QuantConfig,
+    QuantError,
+    QuantSpec,
+    TesseraQConfig,
+    auto_blocks,
+    quantizable_layers,
+    quantize_model,
+)
 from models.quant.nbits import gemm_to_nbits
 from models.snn import SpikingNet
 from models.train import logits_of
@@ -100,7 +111,9 @@ def quantize_file(
     skip: tuple[str, ...] = (),
     progress: bool = True,
     tesseraq_alpha: float = 1.0,
-    blocks: tuple[str, ...] = (),
+    blocks: tuple[str, ...] | str = "auto",
+    static_groups: bool = False,
+    tesseraq: TesseraQConfig | None = None,
 ) -> dict[str, Any]:
     """Quantize a model file's Linear/Conv weights; write a model file (.pt) or an ONNX file (.onnx, with
     MatMulNBits for 2/4/8-bit Linear layers). Returns a summary (layers, held-out relative logit error)."""
@@ -117,11 +130,13 @@ def quantize_file(
         damp=damp,
         act_order=act_order,
         alpha=alpha,
-        static_groups=act_order and group_size is not None,
+        static_groups=static_groups or (act_order and group_size is not None),
         skip=skip,
-        tesseraq=TesseraQConfig(target_alpha=tesseraq_alpha),
+        tesseraq=replace(tesseraq or TesseraQConfig(), target_alpha=tesseraq_alpha),
         blocks=blocks,
     )
+    if blocks == "auto":
+        blocks = auto_blocks(ck.model, quantizable_layers(ck.model, skip)) if method == "tesseraq" else ()
     res = quantize_model(ck.model, cal, cfg, progress=progress)
     err = _rel_error(ck.model, ref, held) if held else float("nan")
     meta = {
@@ -187,7 +202,15 @@ def _quantize_from_args(args: argparse.Namespace) -> dict[str, Any]:
         skip=tuple(args.skip),
         progress=not args.quiet,
         tesseraq_alpha=args.tesseraq_alpha,
-        blocks=tuple(b for b in args.blocks.split(",") if b) if args.blocks else (),
+        blocks="auto"
+        if args.blocks == "auto"
+        else tuple(b for b in args.blocks.split(",") if b and b != "none"),
+        static_groups=args.static_groups,
+        tesseraq=TesseraQConfig(
+            steps_per_round=args.tesseraq_steps,
+            batch_size=args.tesseraq_batch_size or None,
+            init=args.tesseraq_init,
+        ),
     )
 
 
@@ -215,8 +238,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sp.add_argument(
         "--blocks",
         metavar="NAMES",
+        default="auto",
         help="TesseraQ: comma-separated modules whose layers are reconstructed together on the module's "
-        "output (the paper's block reconstruction, e.g. 'net' for a whole MLP); stateless modules only",
+        "output (the paper's block reconstruction, e.g. 'net' for a whole MLP; stateless modules only); "
+        "'auto' (default) picks a model's blocks, 'none' goes layer by layer",
+    )
+    sp.add_argument(
+        "--tesseraq-steps", type=int, default=60, help="TesseraQ: Adam steps per PAR round (default 60)"
+    )
+    sp.add_argument(
+        "--tesseraq-batch-size",
+        type=int,
+        default=64,
+        help="TesseraQ block reconstruction: random rows per step (default 64; 0 = all rows every step)",
+    )
+    sp.add_argument(
+        "--tesseraq-init",
+        choices=INITS,
+        default="awq-clip",
+        help="TesseraQ starting scales: awq-clip (AWQ's clipping search, default) or minmax",
+    )
+    sp.add_argument(
+        "--static-groups",
+        action="store_true",
+        help="GPTQ/GPTAQ: fit every group's scale before any update (implied by --act-order with groups)",
     )
     sp.add_argument(
         "--damp", type=float, default=0.01, help="Hessian damping, fraction of mean diag (default 0.01)"
