@@ -458,14 +458,20 @@ def readme_examples(text: str) -> dict[str, str]:
 
 
 def test_readme_node_example_runs_as_written(tmp_path: Path) -> None:
-    """The README's node, its test and its graph, copied verbatim into an empty folder: the test passes
-    with a plain pytest (no edgeloop pytest configuration, so no asyncio_mode) and the graph validates."""
+    """The README's node, its test, its graph and its commands, copied verbatim into an empty folder: the
+    test passes with a plain pytest (no edgeloop pytest configuration, so no asyncio_mode), and the
+    commands (check, then a short run) exit 0 as written."""
     files = readme_examples(README.read_text())
-    assert {"scale.py", "test_scale.py", "scale.yaml"} <= set(files), sorted(files)
+    assert {"scale.py", "test_scale.py", "scale.yaml", "commands.sh"} <= set(files), sorted(files)
     for name, body in files.items():
         (tmp_path / name).write_text(body)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")  # the user's own project: no asyncio_mode
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    # edgeloop as if installed: the repository on the path, its scripts on PATH; nothing of the folder
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
     test = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_scale.py"],
         cwd=tmp_path,
@@ -475,12 +481,12 @@ def test_readme_node_example_runs_as_written(tmp_path: Path) -> None:
         timeout=90,
     )
     assert test.returncode == 0 and "1 passed" in test.stdout, test.stdout + test.stderr
-    check = subprocess.run(
-        [sys.executable, "-m", "runtime.cli", "check", "scale.yaml"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
+    lines = [ln for ln in files["commands.sh"].splitlines() if ln.strip() and not ln.startswith("#")]
+    assert any(" check " in ln for ln in lines) and any(" run " in ln for ln in lines), lines
+    for line in lines:
+        # the documented PYTHONPATH=. replaces the repository's entry; an installed edgeloop needs none
+        cmd = line.replace("PYTHONPATH=.", f"PYTHONPATH=.{os.pathsep}{ROOT}", 1)
+        done = subprocess.run(
+            ["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90
+        )
+        assert done.returncode == 0, f"{line}: exit {done.returncode}\n{done.stdout}{done.stderr}"
