@@ -14,10 +14,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --progress-bar on -e '.[test]'
 	touch $(STAMP)
 
-# The demo ends by itself after 40 gestures (about 5 s once started); --duration is only a bound.
+# The demo ends by itself after 32 gestures (about 4 s once started); --duration is only a bound.
 demo: $(STAMP)
 	@echo "edgeloop: the first run trains the demo's gesture classifier (seconds, cached in out/pretrained/); docs/demo.md"
-	$(VENV)/bin/edgeloop run examples/demo.yaml --duration 30
+	$(VENV)/bin/edgeloop run examples/demo.yaml --duration 5
 
 SOURCES := runtime nodes models sim_hw bench tests
 
