@@ -398,6 +398,9 @@ def command_problems(page: Path) -> list[str]:
         if not argv:
             problems.append(f"{where}: no command")
             continue
+        for word in argv:  # a file of the repository named in a command must exist
+            if PATH.match(word) and not (ROOT / word).exists():
+                problems.append(f"{where}: {word} does not exist")
         status, message = parse(argv)
         if status != 0:
             problems.append(f"{where}: {message.strip().splitlines()[-1] if message.strip() else status}")
@@ -431,16 +434,18 @@ def test_command_check_can_fail(tmp_path: Path) -> None:
         "edgeloop hw report demo-cnn --backend rram --param adc_bits=6\n"
         "edgeloop keys a && edgeloop keys\n"
         "edgeloop check examples/minimal.yaml --set sensor.no_such_param=1\n"
+        "edgeloop run examples/no_such_graph.yaml\n"
         "```\n"
         "```console\n$ edgeloop keys b --dir keys\nedgeloop prints this, not a command\n```\n"
         "```text\nedgeloop run summary (3.01 s)\n```\n"
     )
     problems = command_problems(page)
-    assert len(problems) == 4, problems
+    assert len(problems) == 5, problems
     assert "--no-such-option" in problems[0] and "unrecognized arguments" in problems[0]
     assert "edgeloop keys" in problems[1] and "required" in problems[1]
     assert "no_such_param" in problems[2]
-    assert "`edgeloop frobnicate --help` exits 2" in problems[3]
+    assert "examples/no_such_graph.yaml does not exist" in problems[3]
+    assert "`edgeloop frobnicate --help` exits 2" in problems[4]
 
 
 # --- the README ------------------------------------------------------------------------------------------
