@@ -20,10 +20,10 @@ from .context import EmitFn
 from .graph import Graph, RestartSpec
 from .inbox import InboxReader
 from .node import BackendSetting
-from .routing import Router
+from .routing import MAX_TAP_SUBSCRIPTIONS, Router
 from .runner import NodeRunner
 from .security import default_keys_dir
-from .sockets import AgentSockets
+from .sockets import AgentSockets, env_limit
 from .stats import edge_summary
 from .supervision import NodeState
 from .tracking import FlowTracker
@@ -32,6 +32,8 @@ from .wiring import Wiring
 __all__ = ["AgentWorker"]
 
 log = logging.getLogger("edgeloop.worker")
+#: The largest frame a tap reads: a subscription, or a handshake command (CURVE's are ~300 B).
+_TAP_FRAME_BYTES = 512
 
 #: on_node_failed(node id, its last error): tells the launcher.
 NodeFailedCallback = Callable[[str, str], Awaitable[None]]
@@ -91,7 +93,14 @@ class AgentWorker:
                 r.tracker = self.tracker
             self.runners[spec.id] = r
         self.router = Router(
-            graph, agent, self.runners, self.clock, incarnation=incarnation, stop_event=self.stop_event
+            graph,
+            agent,
+            self.runners,
+            self.clock,
+            incarnation=incarnation,
+            stop_event=self.stop_event,
+            max_message_bytes=self.sockets.max_message_bytes,
+            max_tap_subscriptions=env_limit("EDGELOOP_MAX_TAP_SUBSCRIPTIONS", MAX_TAP_SUBSCRIPTIONS),
         )
         #: The runners' `emit` goes straight to the router (no extra await on the hot path).
         self.emit: EmitFn = self.router.emit
@@ -119,6 +128,11 @@ class AgentWorker:
             # XPUB sees subscriptions, so the hot path copies a topic to the tap only while someone listens.
             self._tap = self.sockets.make(zmq.XPUB)
             self._tap.setsockopt(zmq.XPUB_VERBOSE, 1)
+            # Subscriptions take effect only when the router applies them (`watch_tap`: capped). ZeroMQ
+            # keeps every subscription it reads (~50 B per byte of it) until its sender leaves: a longer
+            # one disconnects its sender at once.
+            self._tap.setsockopt(zmq.XPUB_MANUAL, 1)
+            self._tap.setsockopt(zmq.MAXMSGSIZE, _TAP_FRAME_BYTES)
             self.sockets.bind(self._tap, w.tap[self.agent])
             self.router.set_tap(self._tap)
         self._inbox = self.sockets.make(zmq.PULL)

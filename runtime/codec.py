@@ -233,6 +233,8 @@ def decode(frames: list[Any], limits: CodecLimits = DEFAULT_LIMITS) -> tuple[str
         or type(origin) is not str
     ):
         raise CodecError("header fields have the wrong types")
+    if seq < 0 or inc < 0:
+        raise CodecError(f"header of '{topic}': sequence {seq} and incarnation {inc} must be >= 0")
     if len(used) != len(arrays):
         raise CodecError(f"{len(arrays) - len(used)} array frame(s) not referenced by the header")
     return kind, Message(topic, seq, ts, te, header.get("p"), origin), inc

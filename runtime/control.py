@@ -39,7 +39,12 @@ __all__ = [
     "decode",
     "decode_from_worker",
     "decode_from_launcher",
+    "MAX_CONTROL_BYTES",
 ]
+
+#: The largest control frame either end accepts (ZMQ_MAXMSGSIZE): a big agent's statistics snapshot is
+#: ~100 KiB; a larger frame disconnects its sender before it is read whole.
+MAX_CONTROL_BYTES = 16 * 1024 * 1024
 
 
 # ----- worker → launcher (each names its agent and incarnation: an older incarnation's are ignored) -----

@@ -12,7 +12,11 @@ import numpy as np
 from .graph import InputSpec
 from .message import Message
 
-__all__ = ["InputQueue", "EdgeStats", "LatencyReservoir"]
+__all__ = ["InputQueue", "EdgeStats", "LatencyReservoir", "MAX_SEQ_JUMP"]
+
+#: The largest sequence gap believed: 16 Mi messages lost between two that arrive (at 1 MHz, 16 s of
+#: continuous loss). A larger jump is a malformed message, not drops.
+MAX_SEQ_JUMP = 1 << 24
 
 
 class LatencyReservoir:
@@ -91,16 +95,21 @@ class EdgeStats:
     def dropped(self) -> int:
         return self.dropped_queue + self.dropped_gap + self.dropped_failed
 
-    def observe_seq(self, topic: str, incarnation: int, seq: int) -> None:
+    def observe_seq(self, topic: str, incarnation: int, seq: int) -> bool:
         """Count a gap exactly: messages skipped between the expected and the received sequence number.
 
-        A restarted producer (new incarnation) starts again at sequence 0."""
+        A restarted producer (new incarnation) starts again at sequence 0. A jump of more than
+        `MAX_SEQ_JUMP` is implausible (a forged or corrupt message, not a billion losses): False, and
+        nothing is counted or remembered, so the caller drops it as malformed."""
         inc, expected = self._expected.get(topic, (incarnation, 0))
         if inc != incarnation:
             expected = 0
+        if seq - expected > MAX_SEQ_JUMP:
+            return False
         if seq > expected:
             self.dropped_gap += seq - expected
         self._expected[topic] = (incarnation, max(expected, seq + 1))
+        return True
 
 
 class InputQueue:

@@ -14,7 +14,7 @@ import zmq
 import zmq.asyncio
 
 from .clock import Clock, WallClock
-from .codec import EOS, decode, encode, readonly, to_wire_payload
+from .codec import DEFAULT_LIMITS, EOS, CodecLimits, decode, encode, readonly, to_wire_payload
 from .errors import CodecError, GraphError
 from .graph import Graph
 from .inbox import InboxReader
@@ -23,13 +23,19 @@ from .runner import NodeRunner
 from .sockets import shadow
 from .wiring import Wiring
 
-__all__ = ["Route", "Router"]
+__all__ = ["Route", "Router", "MAX_TAP_SUBSCRIPTIONS", "MAX_FUTURE_NS"]
 
 log = logging.getLogger("edgeloop.worker")
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _YIELD_EVERY = 8  # emits between forced loop turns (fairness between a busy source and its neighbours)
 _EOS_TIMEOUT_S = 5.0
+_TAP_YIELD_EVERY = 64  # subscriptions read between loop turns (a flood must not hold the data path)
+#: Subscriptions applied at once on one agent's tap (`$EDGELOOP_MAX_TAP_SUBSCRIPTIONS`): one per tool
+#: and topic; more are ignored and counted (`tap_ignored`).
+MAX_TAP_SUBSCRIPTIONS = 1024
+#: A message stamped (t_emit) further ahead of this host's wall clock is malformed, not a latency.
+MAX_FUTURE_NS = 60 * 1_000_000_000
 
 #: Local inputs a topic feeds: (runner, input port).
 Targets = list[tuple[NodeRunner, str]]
@@ -65,6 +71,8 @@ class Router:
         *,
         incarnation: int,
         stop_event: asyncio.Event,
+        max_message_bytes: int = DEFAULT_LIMITS.max_message_bytes,
+        max_tap_subscriptions: int = MAX_TAP_SUBSCRIPTIONS,
     ) -> None:
         self.graph = graph
         self.agent = agent
@@ -77,6 +85,8 @@ class Router:
         self.malformed = 0
         self.unroutable = 0
         self.tap_ignored = 0  # tap subscriptions over the cap, ignored
+        self.max_tap_subscriptions = max_tap_subscriptions
+        self.limits = CodecLimits(max_message_bytes=max_message_bytes)
         self._remote_in: dict[str, Targets] = {}  # topic -> local inputs fed from other agents (lossy inbox)
         self._wall = isinstance(clock, WallClock)
         self._tap: zmq.Socket[Any] | None = None
@@ -196,11 +206,13 @@ class Router:
         self, frames: list[Any], targets_for: Callable[[str], Targets | None]
     ) -> list[tuple[NodeRunner, str, Message]]:
         try:
-            kind, msg, inc = decode(frames)
+            kind, msg, inc = decode(frames, self.limits)
+            if self._wall and msg.t_emit_ns > time.time_ns() + MAX_FUTURE_NS:
+                raise CodecError(
+                    f"'{msg.topic}' seq {msg.seq} was sent {msg.t_emit_ns} ns, far in the future"
+                )
         except CodecError as exc:
-            self.malformed += 1
-            if self.malformed <= 10 or self.malformed % 1000 == 0:
-                log.warning("dropped malformed message #%d: %s", self.malformed, exc)
+            self._malformed(exc)
             return []
         targets = targets_for(msg.topic)
         if not targets:
@@ -210,12 +222,19 @@ class Router:
         for runner, port in targets:
             st = runner.stats[port]
             # An EOS carries the number of messages sent, so a trailing gap is counted exactly too.
-            st.observe_seq(msg.topic, inc, msg.seq)
+            if not st.observe_seq(msg.topic, inc, msg.seq):
+                self._malformed(CodecError(f"'{msg.topic}' seq {msg.seq}: an implausible jump"))
+                return []
             if kind == EOS:
                 runner.close_input(port)
             else:
                 out.append((runner, port, msg))
         return out
+
+    def _malformed(self, exc: CodecError) -> None:
+        self.malformed += 1
+        if self.malformed <= 10 or self.malformed % 1000 == 0:
+            log.warning("dropped malformed message #%d: %s", self.malformed, exc)
 
     def lossy_reader(self, sock: zmq.asyncio.Socket) -> InboxReader:
         """The agent's lossy inbox: each message goes to every local input it feeds, dropped per policy."""
@@ -255,20 +274,47 @@ class Router:
         return reader
 
     async def watch_tap(self, tap: zmq.asyncio.Socket) -> None:
-        """Track which topics tools subscribed to (frames: 1 = subscribe, 0 = unsubscribe, then the prefix)."""
+        """Apply tools' subscriptions to the tap (frames: 1 = subscribe, 0 = unsubscribe, then the topic).
+
+        The tap is an XPUB in manual mode: a subscription takes effect only when applied here, right
+        after it is read (ZeroMQ applies it to the connection it came from). Only a topic this agent
+        publishes is applied (the tap copies whole topics; anything else could match nothing, and each
+        byte of a subscription costs ZeroMQ's filter a node), and at most `max_tap_subscriptions` at
+        once; every other subscription is ignored and counted (`tap_ignored`), and reading them gives
+        the loop a turn every few, so a flood costs no time on the data path. (ZeroMQ itself keeps every
+        subscription it has read until its sender leaves: the tap's ZMQ_MAXMSGSIZE bounds each.)"""
+        sync, n_read = shadow(tap), 0
+        topics = {r.topic for r in self.routes.values()}
         while True:
             try:
                 frame = await tap.recv()
             except zmq.Again:
                 continue  # pyzmq's asyncio receive can raise it after a wake-up: try again
-            if not frame:
+            n_read += 1
+            if n_read % _TAP_YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a ready receive does not suspend: give the loop a turn
+            if not frame or frame[0] > 1:
                 continue
-            topic = frame[1:].decode(errors="replace")
-            n = self.tapped.get(topic, 0) + (1 if frame[0] == 1 else -1)
-            if n > 0:
-                self.tapped[topic] = n
-            else:
-                self.tapped.pop(topic, None)
+            prefix = bytes(frame[1:])
+            topic = prefix.decode(errors="replace")
+            if frame[0] == 1:
+                if topic not in topics or sum(self.tapped.values()) >= self.max_tap_subscriptions:
+                    self.tap_ignored += 1
+                    if self.tap_ignored == 1 or self.tap_ignored % 10_000 == 0:
+                        log.warning(
+                            "tap: %d subscriptions ignored (not a topic of this agent, or over %d)",
+                            self.tap_ignored,
+                            self.max_tap_subscriptions,
+                        )
+                    continue
+                sync.setsockopt(zmq.SUBSCRIBE, prefix)
+                self.tapped[topic] = self.tapped.get(topic, 0) + 1
+            elif topic in self.tapped:  # (a tool that leaves unsubscribes all it asked for, applied or not)
+                sync.setsockopt(zmq.UNSUBSCRIBE, prefix)
+                if self.tapped[topic] > 1:
+                    self.tapped[topic] -= 1
+                else:
+                    del self.tapped[topic]
 
     async def close(self) -> None:
         """Cancel reader resumptions still waiting for room."""

@@ -4,6 +4,7 @@ connections confirmed by a monitor, and closing them all."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -11,17 +12,28 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from .codec import DEFAULT_LIMITS
 from .errors import GraphError, TransportError
 from .graph import Graph
 from .security import CurveServerAuth, configure_curve_client, configure_curve_server
 from .wiring import Wiring
 
-__all__ = ["AgentSockets", "HWM", "shadow"]
+__all__ = ["AgentSockets", "HWM", "env_limit", "shadow"]
 
 log = logging.getLogger("edgeloop.worker")
 
 #: High-water marks of every data socket (messages), both directions.
 HWM = 1000
+
+
+def env_limit(name: str, default: int) -> int:
+    """A positive integer limit from environment variable `name` (unset: `default`)."""
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise TransportError(f"{name}={raw!r}: must be a positive whole number (unset it for {default})")
+    return int(raw)
 
 
 class AgentSockets:
@@ -44,13 +56,18 @@ class AgentSockets:
         self._auths: list[CurveServerAuth] = []
         self._pushes: dict[str, zmq.asyncio.Socket] = {}
         self._monitors: list[tuple[zmq.asyncio.Socket, zmq.asyncio.Socket]] = []
+        #: The largest frame a data socket receives (ZMQ_MAXMSGSIZE, `$EDGELOOP_MAX_MESSAGE_BYTES`,
+        #: default the codec's message limit, 256 MiB): a larger one disconnects its sender before it
+        #: is read whole. The codec's own limit follows it (`Router`).
+        self.max_message_bytes = env_limit("EDGELOOP_MAX_MESSAGE_BYTES", DEFAULT_LIMITS.max_message_bytes)
 
     def make(self, kind: int) -> zmq.asyncio.Socket:
-        """A socket with no linger and the house high-water marks, closed by `close()`."""
+        """A socket with no linger, the house high-water marks and the receive limit, closed by `close()`."""
         s = self.zctx.socket(kind)
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.SNDHWM, HWM)
         s.setsockopt(zmq.RCVHWM, HWM)
+        s.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
         self._sockets.append(s)
         return s
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import zmq
 import zmq.asyncio
 
-from .control import ControlMessage, WorkerMessage, decode_from_worker, encode
+from .control import MAX_CONTROL_BYTES, ControlMessage, WorkerMessage, decode_from_worker, encode
 from .errors import CodecError, TransportError
 from .plan import routing_id
 from .security import CurveServerAuth, configure_curve_server
@@ -23,9 +23,6 @@ __all__ = ["Switchboard"]
 log = logging.getLogger("edgeloop.launcher")
 _DRAIN = 10_000  # messages handled per poll at most
 _LOGGED = 10  # malformed frames logged one by one; then every 1000th
-#: The largest control frame accepted (a statistics snapshot of a big agent is ~100 KiB); a larger one
-#: disconnects its peer before it is read whole.
-MAX_CONTROL_BYTES = 16 * 1024 * 1024
 
 
 class Switchboard:

@@ -18,6 +18,7 @@ import zmq.asyncio
 
 from .agent import AgentWorker
 from .control import (
+    MAX_CONTROL_BYTES,
     Bound,
     Bye,
     Connect,
@@ -84,6 +85,7 @@ async def serve(plan: WorkerPlan, graph: Graph | None = None) -> int:
     )
     ctl = zctx.socket(zmq.DEALER)
     ctl.setsockopt(zmq.LINGER, 200)
+    ctl.setsockopt(zmq.MAXMSGSIZE, MAX_CONTROL_BYTES)
     ctl.setsockopt(zmq.IDENTITY, plan.identity)  # proof of the agent's run secret (`plan.routing_id`)
     if wiring.control.startswith("tcp://"):
         # Across hosts: ZMTP heartbeats notice a dead link; CURVE with the launcher's public key.

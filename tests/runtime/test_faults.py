@@ -8,6 +8,7 @@ import contextlib
 import errno
 import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,16 +17,21 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from runtime.codec import encode as encode_frames
 from runtime.control import Bye, ControlMessage, NodeFailed, Stats, encode
 from runtime.errors import RecordingError
 from runtime.graph import load_graph
 from runtime.launcher import Launcher, RunResult
+from runtime.message import Message
 from runtime.recording import RecordingReader
 
 pytestmark = pytest.mark.faults
 
 HERE = Path(__file__).resolve().parent
-ENV = {"PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "EDGELOOP_LOG": "ERROR"}
+ENV = {
+    "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    "EDGELOOP_LOG": os.environ.get("EDGELOOP_TEST_LOG", "ERROR"),
+}
 
 
 async def _until(cond: Callable[[], bool], task: asyncio.Task[Any], timeout_s: float, what: str) -> None:
@@ -239,3 +245,117 @@ nodes:
     assert rec["state"] == "failed", rec
     assert f"({os.strerror(errno.ENOSPC)})" in rec["error"] and "messages recorded" in rec["error"]
     assert result.exit_code == 1
+
+
+# ----- 5. limits: tap subscriptions, message size, implausible sequence numbers and times -----
+
+TWO_AGENTS = """
+name: limits
+agents: {a: {}, b: {}}
+nodes:
+  - {id: src, uses: source.counter, agent: a, params: {count: 10000000, rate_hz: 1000}}
+  - {id: sink, uses: sink.counter, agent: b, inputs: {in: src/out}}
+"""
+
+
+def _received(launcher: Launcher) -> int:
+    return int(
+        launcher.snapshots.get("b", {})
+        .get("nodes", {})
+        .get("sink", {})
+        .get("counters", {})
+        .get("received", 0)
+    )
+
+
+async def test_a_tap_subscription_flood_is_ignored_counted_and_the_data_path_flows() -> None:
+    launcher = _launcher(TWO_AGENTS, env={"EDGELOOP_MAX_TAP_SUBSCRIPTIONS": "1"})
+    task = asyncio.create_task(launcher.run(None))
+    ctx = zmq.asyncio.Context()
+    tool, second, flood, huge = (ctx.socket(zmq.SUB) for _ in range(4))
+    for s in (tool, second, flood, huge):
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.SNDHWM, 0)  # every subscription reaches the tap (a SUB drops them at its HWM)
+    n_flood = 5000
+    try:
+        await asyncio.wait_for(launcher.started.wait(), 30)
+        tap = launcher.wiring.tap["a"]
+        tool.connect(tap)
+        tool.setsockopt(zmq.SUBSCRIBE, b"src/out")  # a real tool, subscribed first: within the cap
+        assert await tool.poll(10_000), "the tool got nothing from the tap"
+        await _until(lambda: "a" in launcher.snapshots, task, 10, "agent a's statistics")
+        rss_before = launcher.snapshots["a"]["rss"]
+        huge.connect(tap)  # subscriptions over the tap's frame limit: disconnected before they are read
+        for i in range(n_flood):
+            huge.setsockopt(zmq.SUBSCRIBE, f"{i:06d}".encode() * 200)
+        flood.connect(tap)  # short ones: read, ignored (no topic of this agent) and counted
+        for i in range(n_flood):
+            flood.setsockopt(zmq.SUBSCRIBE, f"{i:06d}".encode())
+        second.connect(tap)
+        second.setsockopt(zmq.SUBSCRIBE, b"src/out")  # a real topic, over the cap of 1: ignored
+        await _until(
+            lambda: launcher.snapshots["a"]["tap_ignored"] >= n_flood + 1,
+            task,
+            30,
+            "the subscriptions counted",
+        )
+        # The data path flows after the flood: the sink receives more, the tool still gets its topic.
+        after = _received(launcher)
+        await _until(lambda: _received(launcher) > after + 50, task, 30, "the sink receiving after the flood")
+        while await tool.poll(0):  # what the tap had queued before
+            await tool.recv_multipart()
+        assert await tool.poll(10_000), "the tool got nothing after the flood"
+        assert (await tool.recv_multipart())[0] == b"src/out"
+        rss_after = launcher.snapshots["a"]["rss"]
+    finally:
+        launcher.stop_requested.set()
+        result = await asyncio.wait_for(task, 15)
+        for s in (tool, second, flood, huge):
+            s.close()
+        ctx.term()
+    assert result.view["agents"]["a"]["tap_ignored"] == n_flood + 1
+    # 5000 short subscriptions and none of the 1.2 KiB ones kept: far below 5000 x 1.2 KiB x ~50.
+    assert rss_after - rss_before < 16 * 1024 * 1024, (rss_before, rss_after)
+    assert result.exit_code == 0, result.failures
+
+
+async def test_oversized_frames_and_implausible_messages_are_refused() -> None:
+    launcher = _launcher(TWO_AGENTS, env={"EDGELOOP_MAX_MESSAGE_BYTES": str(1 << 20)})
+    task = asyncio.create_task(launcher.run(None))
+    ctx = zmq.asyncio.Context()
+    big, rogue = ctx.socket(zmq.PUSH), ctx.socket(zmq.PUSH)
+    for s in (big, rogue):
+        s.setsockopt(zmq.LINGER, 0)
+    monitor = big.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+    try:
+        await asyncio.wait_for(launcher.started.wait(), 30)
+        inbox = launcher.wiring.inbox["b"]
+        big.connect(inbox)
+        await big.send_multipart([b"src/out", b"\x00" * (2 << 20)])  # 2 MiB: over the 1 MiB limit
+        # The worker drops the connection at the frame's length, before reading it: the sender sees it.
+        assert await monitor.poll(20_000), "the oversized frame's sender was not disconnected"
+        rogue.connect(inbox)
+        now = time.time_ns()
+        await rogue.send_multipart(encode_frames(Message("src/out", 10**12, now, now, 1)))  # a seq from afar
+        hour = 3600 * 10**9
+        await rogue.send_multipart(
+            encode_frames(Message("src/out", 0, now + hour, now + hour, 1))
+        )  # the future
+        await _until(
+            lambda: launcher.snapshots["b"]["malformed"] >= 2, task, 20, "the forged messages counted"
+        )
+        after = _received(launcher)
+        await _until(lambda: _received(launcher) > after + 50, task, 30, "the sink receiving afterwards")
+    finally:
+        launcher.stop_requested.set()
+        result = await asyncio.wait_for(task, 15)
+        big.disable_monitor()
+        monitor.close()
+        big.close()
+        rogue.close()
+        ctx.term()
+    assert result.view["agents"]["b"]["malformed"] == 2  # the oversized frame never reached the decoder
+    e = result.view["edges"]["src/out -> sink/in"]
+    assert e["dropped"] < 1000, e  # not a billion drops
+    assert e["latency"]["max_us"] < 60e6, e  # no message from the future was timed
+    assert result.exit_code == 0, result.failures
