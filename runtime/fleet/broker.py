@@ -2,7 +2,7 @@
 
 amqtt 0.12 is pure Python and speaks MQTT 3.1.1 only [SCIENCE 5.1, Yakifo/amqtt README]; it is
 meant for one machine and development. It allows anonymous clients, so it binds loopback unless
-told otherwise; production fleets use mosquitto with passwords and ACLs (README_control.md).
+told otherwise; production fleets use mosquitto with passwords and ACLs (docs/machines.md, "mosquitto for real fleets").
 
 Two ways to run it:
 
@@ -59,7 +59,7 @@ def _check_host(host: str, allow_remote: bool) -> None:
         raise GraphError(
             f"embedded broker host {host!r} is not a loopback address; the embedded amqtt broker "
             "accepts anonymous clients, so binding it beyond loopback needs allow_remote=True "
-            "(or use mosquitto with a password file and ACLs, see README_control.md)"
+            "(or use mosquitto with a password file and ACLs, see docs/machines.md)"
         )
 
 

@@ -42,7 +42,7 @@ log = logging.getLogger("edgeloop.fleet")
 class FleetClient:
     """Join fleet `fleet` as `agent_name`: `async with FleetClient(url, "cam1") as fc: ...`.
 
-    With mosquitto ACLs, `username` must equal `agent_name` (see README_control.md). Handlers
+    With mosquitto ACLs, `username` must equal `agent_name` (see docs/machines.md, "mosquitto for real fleets"). Handlers
     registered with `on_command(kind, handler)` run one at a time in arrival order; they should
     return quickly (start long work as a task) and their return value is the reply body.
 
