@@ -34,10 +34,10 @@ test: $(STAMP) lint typecheck
 bench-extras: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 
-# Quick variants of every benchmark; `edgeloop bench NAME --json out.json` runs one at full size.
+# Quick variants of the runtime benchmarks; `edgeloop bench NAME --json out.json` runs one at full size.
 bench: $(STAMP)
 	mkdir -p out
-	for b in transport stop; do $(VENV)/bin/edgeloop bench $$b --json out/bench-$$b.json || exit 1; done
+	for b in transport stop; do $(VENV)/bin/edgeloop bench $$b --quick --json out/bench-$$b.json || exit 1; done
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
