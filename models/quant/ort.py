@@ -11,7 +11,28 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-__all__ = ["quantize_int8_static", "quantize_int8_dynamic", "make_session", "op_types", "cpu_has_vnni"]
+__all__ = [
+    "quantize_int8_static",
+    "quantize_int8_dynamic",
+    "make_session",
+    "op_types",
+    "cpu_has_vnni",
+    "cpu_flags",
+]
+
+#: The x86 flags that decide ORT's int8 and 4-bit kernels (report them with every ORT figure).
+_KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8", "amx_tile")
+
+
+def cpu_flags() -> list[str]:
+    """Which of the int8-relevant x86 flags this CPU reports (Linux /proc/cpuinfo; [] when unknown)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    have = set(line.split(":", 1)[-1].split())
+    return [f for f in _KERNEL_FLAGS if f in have]
 
 
 def cpu_has_vnni() -> bool:
