@@ -101,6 +101,8 @@ class AccuracySink(Node):
         )
         if not self.costed:
             return acc
+        if self.energy_pj == 0 and self.latency_ns == 0:
+            return f"{acc}; backend '{self.backend or '?'}' has no cost model"
         return (
             f"{acc}; chip '{self.backend or '?'}': {self.energy_pj / self.costed / 1e3:.4g} nJ and "
             f"{self.latency_ns / self.costed / 1e3:.4g} µs per inference ({self.costed} inferences)"

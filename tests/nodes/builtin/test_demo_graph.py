@@ -95,6 +95,11 @@ async def test_accuracy_pairs_by_sensing_time_and_averages_cost() -> None:
     assert c["energy_nj_per_inference"] == pytest.approx(3.0)
     assert c["latency_us_per_inference"] == pytest.approx(2.0)
     assert "75.0 % (3/4)" in h.node.report() and "'loas': 3 nJ and 2 µs" in h.node.report()
+    async with NodeHarness(AccuracySink) as h:
+        await h.send("cost", {"backend": "ideal", "total": {"energy_pj": 0.0, "latency_ns": 0.0}})
+        await h.send("pred", "not a prediction")
+    assert h.ctx.counters["ignored"] == 1
+    assert h.node.report() == "accuracy: nothing scored yet; backend 'ideal' has no cost model"
 
 
 @pytest.mark.timeout(150)
