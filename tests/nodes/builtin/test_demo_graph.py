@@ -20,8 +20,9 @@ from runtime.launcher import Launcher
 from runtime.testing import NodeHarness
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-# Small enough to train in a few seconds on a busy 2-core machine, still far above chance (25 %).
-TINY = GestureSpec(train_trials=64, test_trials=32, epochs=5, channels=(4, 8))
+# Trains in ~6 s on a busy 2-core machine; held-out 75 %, 11 of the demo camera's first 16 gestures
+# (chance: 25 %). Seeded, so the same model every time.
+TINY = GestureSpec(train_trials=96, test_trials=32, epochs=6)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def test_pretrained_gestures_train_once_then_load(tiny_model: Path, monkeypatch:
     meta = load_checkpoint(tiny_model).meta
     assert meta["label_names"] == list(TINY.classes) and meta["n_classes"] == 4
     assert meta["representation"] == {"kind": "voxel_grid", "bins": TINY.bins}
-    assert meta["test_accuracy"] > 0.4  # held-out gestures of another camera seed; chance is 0.25
+    assert meta["test_accuracy"] > 0.5  # held-out gestures of another camera seed; chance is 0.25
     stamp = tiny_model.stat().st_mtime_ns
 
     def no_training(spec: GestureSpec) -> None:
@@ -115,7 +116,7 @@ async def test_demo_graph_scores_above_chance_with_chip_costs(tiny_model: Path) 
     assert result.exit_code == 0, result.failures
     score = result.view["nodes"]["score"]["counters"]
     assert score["scored"] == 16
-    assert score["accuracy"] > 0.25  # 4 classes
+    assert score["accuracy"] > 0.4  # 4 classes: chance is 0.25
     assert score["inferences_costed"] == 16
     assert score["energy_nj_per_inference"] > 0 and score["latency_us_per_inference"] > 0
     assert result.view["nodes"]["motor"]["counters"]["commands"] > 0
