@@ -112,6 +112,14 @@ def print_summary(view: dict[str, Any], duration_s: float, *, title: str = "edge
                 "-" if dl is None else f"{p['too_late']:,}",
             )
         console.print(pt)
+    metrics = {n: v["counters"] for n, v in sorted(view["nodes"].items()) if v.get("counters")}
+    if metrics:
+        mt = Table(title="node metrics")
+        mt.add_column("node", justify="left")
+        mt.add_column("metrics", justify="left")
+        for n, counters in metrics.items():
+            mt.add_row(n, ", ".join(f"{k} {_metric(v)}" for k, v in sorted(counters.items())))
+        console.print(mt)
     bad = {n: v for n, v in view["nodes"].items() if v.get("failures") or v.get("restarts")}
     for n, v in bad.items():
         console.print(
@@ -121,3 +129,12 @@ def print_summary(view: dict[str, Any], duration_s: float, *, title: str = "edge
     mal = sum(a.get("malformed", 0) for a in view["agents"].values())
     if mal:
         console.print(f"malformed messages dropped: {mal}")
+
+
+def _metric(v: Any) -> str:
+    """A node metric as a reader wants it: integers with separators, fractions with 3 significant digits."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
+    if float(v).is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:.3g}"
