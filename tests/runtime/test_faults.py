@@ -17,12 +17,14 @@ import pytest
 import zmq
 import zmq.asyncio
 
+from runtime.codec import decode as decode_frames
 from runtime.codec import encode as encode_frames
 from runtime.control import Bye, ControlMessage, NodeFailed, Stats, encode
-from runtime.errors import RecordingError
+from runtime.errors import CodecError, RecordingError
 from runtime.graph import load_graph
 from runtime.launcher import Launcher, RunResult
 from runtime.message import Message
+from runtime.qos import MAX_SEQ_JUMP, EdgeStats
 from runtime.recording import RecordingReader
 
 pytestmark = pytest.mark.faults
@@ -359,3 +361,19 @@ async def test_oversized_frames_and_implausible_messages_are_refused() -> None:
     assert e["dropped"] < 1000, e  # not a billion drops
     assert e["latency"]["max_us"] < 60e6, e  # no message from the future was timed
     assert result.exit_code == 0, result.failures
+
+
+def test_an_implausible_sequence_jump_is_refused_and_leaves_the_count_alone() -> None:
+    st = EdgeStats("src/out -> sink/in")
+    assert st.observe_seq("src/out", 0, 0) and st.observe_seq("src/out", 0, 1)
+    assert not st.observe_seq("src/out", 0, 10**12)  # forged: not a trillion drops
+    assert not st.observe_seq("src/out", 7, MAX_SEQ_JUMP + 1)  # a new incarnation starts at 0 too
+    assert st.observe_seq("src/out", 0, 2 + MAX_SEQ_JUMP)  # the largest gap still believed
+    assert st.dropped_gap == MAX_SEQ_JUMP
+
+
+@pytest.mark.parametrize(("seq", "inc"), [(-1, 0), (0, -1)])
+def test_a_negative_sequence_or_incarnation_is_malformed(seq: int, inc: int) -> None:
+    frames = encode_frames(Message("src/out", seq, 0, 0, 1), incarnation=inc)
+    with pytest.raises(CodecError, match="must be >= 0"):
+        decode_frames(frames)
