@@ -80,9 +80,14 @@ async def serve(plan: WorkerPlan, graph: Graph | None = None) -> int:
     graph = graph or load_graph(plan.graph_file, plan.overrides, text=plan.graph_text)
     wiring = Wiring.from_dict(plan.wiring)
     zctx = zmq.asyncio.Context()
-    worker = AgentWorker(
-        graph, plan.agent, wiring, incarnation=plan.incarnation, zctx=zctx, backend_override=plan.backend
-    )
+    try:
+        worker = AgentWorker(
+            graph, plan.agent, wiring, incarnation=plan.incarnation, zctx=zctx, backend_override=plan.backend
+        )
+    except EdgeloopError as exc:  # a limit set wrong in the environment
+        log.error("%s", exc)
+        zctx.term()
+        return 3
     ctl = zctx.socket(zmq.DEALER)
     ctl.setsockopt(zmq.LINGER, 200)
     ctl.setsockopt(zmq.MAXMSGSIZE, MAX_CONTROL_BYTES)

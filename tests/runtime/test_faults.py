@@ -20,7 +20,7 @@ import zmq.asyncio
 from runtime.codec import decode as decode_frames
 from runtime.codec import encode as encode_frames
 from runtime.control import Bye, ControlMessage, NodeFailed, Stats, encode
-from runtime.errors import CodecError, RecordingError
+from runtime.errors import CodecError, GraphError, RecordingError
 from runtime.graph import load_graph
 from runtime.launcher import Launcher, RunResult
 from runtime.message import Message
@@ -377,3 +377,12 @@ def test_a_negative_sequence_or_incarnation_is_malformed(seq: int, inc: int) -> 
     frames = encode_frames(Message("src/out", seq, 0, 0, 1), incarnation=inc)
     with pytest.raises(CodecError, match="must be >= 0"):
         decode_frames(frames)
+
+
+async def test_a_limit_set_wrong_in_the_environment_is_named_at_start_up(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    launcher = _launcher(TWO_AGENTS, env={"EDGELOOP_MAX_MESSAGE_BYTES": "lots", "EDGELOOP_LOG": "ERROR"})
+    with pytest.raises(GraphError, match="exited during start-up"):
+        await asyncio.wait_for(launcher.run(None), 60)
+    assert "EDGELOOP_MAX_MESSAGE_BYTES='lots': must be a positive whole number" in capfd.readouterr().err
