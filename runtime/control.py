@@ -232,6 +232,7 @@ def _snapshot(v: object) -> dict[str, Any]:
 # The snapshot's shape (`AgentWorker.snapshot`): a dict is a record with exactly these keys; a 1-tuple is
 # a map of names to its element; a list a list of its element; `float` a number (int or float, not
 # bool); `int` a count (>= 0); `None` in a tuple of types: that value may be nil.
+# A key added to a worker's snapshot must be added here too, or its every `Stats` is dropped (logged).
 _PCTS = {"p50_us": float, "p99_us": float, "max_us": float}
 _SNAPSHOT: dict[str, Any] = {
     "agent": str,
