@@ -53,6 +53,9 @@ class Route:
     sent: int = 0
     send_drops: int = 0
     bytes: int = 0
+    #: lossy destination index -> the newest message its full pipe refused, sent as soon as there is room
+    #: (a newer one replaces it), so on a lossy edge the newest message survives, as `latest` promises.
+    held: dict[int, list[Any]] = field(default_factory=dict)
 
 
 class Router:
@@ -91,7 +94,8 @@ class Router:
         self._wall = isinstance(clock, WallClock)
         self._tap: zmq.Socket[Any] | None = None
         self._emits_since_yield = 0
-        self._tasks: set[asyncio.Task[None]] = set()  # reader resumptions in flight
+        self._tasks: set[asyncio.Task[None]] = set()  # reader resumptions and held-message flushes in flight
+        self._flushing: set[tuple[str, int]] = set()  # (topic, lossy destination) with a flush task
 
     # ----- building -----
     def connect(self, push: Callable[[str], zmq.asyncio.Socket], wiring: Wiring) -> None:
@@ -155,11 +159,8 @@ class Router:
                     pass  # a slow tool never slows the graph
             for f in frames:
                 route.bytes += len(f) if type(f) is bytes else memoryview(f).nbytes
-            for sync in route.lossy:
-                try:
-                    _send_nowait(sync, frames)
-                except zmq.Again:
-                    route.send_drops += 1  # the receiver counts the same loss as a sequence gap
+            for i, sync in enumerate(route.lossy):
+                self._send_lossy(route, i, sync, frames)
             for asock, sync in route.bp:
                 try:
                     _send_nowait(sync, frames)
@@ -171,6 +172,43 @@ class Router:
         if self._emits_since_yield >= _YIELD_EVERY:
             self._emits_since_yield = 0
             await asyncio.sleep(0)
+
+    def _send_lossy(self, route: Route, i: int, sync: zmq.Socket[Any], frames: list[Any]) -> None:
+        """Send without waiting; a full pipe drops the *older* message (the one held back), never the newest.
+
+        A drop is a send drop here and a sequence gap at the receiver (counted once, by each side)."""
+        if route.held:
+            older = route.held.pop(i, None)
+            if older is not None:
+                try:
+                    _send_nowait(sync, older)
+                except zmq.Again:
+                    route.send_drops += 1  # superseded by `frames` while the pipe stayed full
+        try:
+            _send_nowait(sync, frames)
+        except zmq.Again:
+            route.held[i] = frames
+            if (route.topic, i) not in self._flushing:
+                self._flushing.add((route.topic, i))
+                task = asyncio.get_running_loop().create_task(self._flush_held(route, i, sync))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _flush_held(self, route: Route, i: int, sync: zmq.Socket[Any]) -> None:
+        """Send the held message once the pipe has room (a producer that went quiet still delivers its last)."""
+        sock = zmq.asyncio.Socket.shadow(sync.underlying)
+        try:
+            while i in route.held and not self.stop_event.is_set():
+                if await sock.poll(50, zmq.POLLOUT):  # type: ignore[call-arg]
+                    frames = route.held.pop(i, None)
+                    if frames is None:
+                        break
+                    try:
+                        _send_nowait(sync, frames)
+                    except zmq.Again:
+                        route.held.setdefault(i, frames)  # room went to another route: try again
+        finally:
+            self._flushing.discard((route.topic, i))
 
     async def _send_blocking(self, sock: zmq.asyncio.Socket, frames: list[Any]) -> None:
         while not self.stop_event.is_set():
@@ -188,8 +226,11 @@ class Router:
                 runner.close_input(inp)
             if route.lossy or route.bp:
                 frames = encode(eos, kind=EOS, incarnation=self.incarnation)
-                for sync in route.lossy:
+                for i, sync in enumerate(route.lossy):
                     sock = zmq.asyncio.Socket.shadow(sync.underlying)
+                    held = route.held.pop(i, None)  # the newest message goes before the end of stream
+                    if held is not None:
+                        await asyncio.wait_for(self._send_blocking(sock, held), timeout=_EOS_TIMEOUT_S)
                     await asyncio.wait_for(self._send_blocking(sock, frames), timeout=_EOS_TIMEOUT_S)
                 for asock, _ in route.bp:
                     await asyncio.wait_for(self._send_blocking(asock, frames), timeout=_EOS_TIMEOUT_S)

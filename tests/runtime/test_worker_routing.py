@@ -127,3 +127,36 @@ async def test_the_backend_override_reaches_every_node(workers: Workers) -> None
     assert all(r.ctx.backend_override == "ideal" for r in workers.make(graph, "main").runners.values())
     w = workers.make(graph, "main", backend_override="rram:adc_bits=6")
     assert all(r.ctx.backend_override == "rram:adc_bits=6" for r in w.runners.values())
+
+
+LATEST = """
+name: latest
+agents: {a: {}, b: {}}
+nodes:
+  - {id: src, uses: source.counter, agent: a}
+  - {id: sink, uses: sink.counter, agent: b, inputs: {in: {from: src/out, policy: latest}}}
+"""
+
+
+async def test_a_full_lossy_pipe_drops_older_messages_never_the_newest(workers: Workers) -> None:
+    graph = _graph(LATEST)
+    a, b = workers.make(graph, "a"), workers.make(graph, "b")
+    for w in (a, b):
+        w.bind_inboxes()
+    for w in (a, b):
+        w.connect_routes()
+        await asyncio.wait_for(w.wait_connected(), TIMEOUT_S)
+    n = 20_000  # b reads nothing yet: ZeroMQ's pipes and the socket buffers fill and refuse the rest
+    for i in range(n):
+        await a.emit("src", "out", i, None, "")
+    route = a.router.routes[("src", "out")]
+    assert route.send_drops > 0, "the pipe never filled: the test proves nothing"
+    assert list(route.held) == [0]  # the newest message waits for room instead of being dropped
+    await b.start_nodes()
+    b.go()
+    await a.router.finish("src")
+    await asyncio.wait_for(b.done_event.wait(), TIMEOUT_S)
+    st = b.runners["sink"].stats["in"]
+    assert b.runners["sink"].ctx.counters["last"] == n - 1  # the newest survived
+    assert st.received + st.dropped_gap + st.dropped_queue == n
+    assert st.dropped_gap == route.send_drops  # each side counts the same loss
