@@ -8,6 +8,7 @@ import logging
 import sys
 from typing import Any
 
+from .cli_errors import bench_names_text, check_metrics_port, silence_stdout, version_text
 from .errors import EdgeloopError, GraphError
 
 __all__ = ["main", "build_parser"]
@@ -15,11 +16,19 @@ __all__ = ["main", "build_parser"]
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .foreground import report_run, run_graph
+    from .graph import load_graph
+    from .graphfiles import ensure_parent
     from .worker import setup_logging
 
+    graph = load_graph(args.graph, args.set, check_files=True)
+    if args.metrics_port is not None:
+        check_metrics_port(args.metrics_port)
+    if args.stats_json:
+        ensure_parent(args.stats_json, "--stats-json")  # before the run, not after it
     setup_logging("launcher")
     result = run_graph(
         args.graph,
+        graph=graph,
         duration_s=args.duration,
         overrides=args.set,
         transport=args.transport,
@@ -104,7 +113,7 @@ def _summarise(payload: Any) -> str:
 def _cmd_check(args: argparse.Namespace) -> int:
     from .graph import load_graph
 
-    g = load_graph(args.graph, args.set)
+    g = load_graph(args.graph, args.set, check_files=True)
     print(
         f"{args.graph}: ok — graph '{g.spec.name}', {len(g.spec.nodes)} nodes, {len(g.edges)} edges, "
         f"{len(g.agents)} agent(s): {', '.join(g.agents)}"
@@ -190,6 +199,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.name not in table:
         print(f"unknown benchmark '{args.name}' (available: {', '.join(sorted(table))})", file=sys.stderr)
         return 2
+    if args.json:
+        from .graphfiles import ensure_parent
+
+        ensure_parent(args.json, "--json")
     fn = import_target(table[args.name])
     cases = fn(list(args.rest) + (["--quick"] if args.quick else []))
     print_table(cases, title=f"edgeloop bench {args.name}")
@@ -212,6 +225,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="edgeloop", description="Neuromorphic sensing-to-action loops as YAML graphs."
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--version", action="version", version=version_text())
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def graph_cmd(name: str, help_: str) -> argparse.ArgumentParser:
@@ -235,7 +249,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="auto: ipc on one host, tcp + CURVE across hosts; tcp: force tcp on loopback; "
         "curve: tcp + CURVE on loopback (to measure its cost)",
     )
-    sp.add_argument("--stats-json", metavar="PATH", help="write the final statistics as JSON")
+    sp.add_argument(
+        "--stats-json",
+        metavar="PATH",
+        help="write the final statistics as JSON (missing folders are created)",
+    )
     sp.add_argument(
         "--backend",
         metavar="SPEC",
@@ -294,9 +312,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=_cmd_nodes)
     sub.add_parser("schema", help="JSON Schema of the graph file").set_defaults(func=_cmd_schema)
-    sp = sub.add_parser("bench", help="run a benchmark: prints a table, --json writes the cases")
-    sp.add_argument("name")
-    sp.add_argument("--json", metavar="PATH")
+    sp = sub.add_parser(
+        "bench",
+        help="run a benchmark: prints a table, --json writes the cases",
+        epilog=bench_names_text() if command == "bench" else None,
+    )
+    sp.add_argument("name", help="the benchmark (listed below); its own options follow it")
+    sp.add_argument("--json", metavar="PATH", help="write the cases as JSON (missing folders are created)")
     sp.add_argument("--quick", action="store_true", help="a short variant (CI-sized)")
     sp.set_defaults(func=_cmd_bench)
     from .recording.cli import register as register_recording  # record, replay, info
@@ -353,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # stdout's reader went away (`edgeloop info --json | head`): its choice
+        silence_stdout()
+        return 0
     except GraphError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import GraphError
+from .graphfiles import check_graph_path, check_param_files
 from .node import Node
 from .registry import resolve_node
 from .yamlsafe import LocatedYaml, load_yaml
@@ -245,8 +246,11 @@ def _loc_text(loc: tuple[Any, ...], data: Any) -> tuple[str, tuple[Any, ...]]:
     return f"{owner}key '{key}'", tuple(path)
 
 
-def parse_graph(doc: LocatedYaml, overrides: list[str] | None = None, *, source_text: str = "") -> Graph:
-    """Validate a parsed document completely before anything starts."""
+def parse_graph(
+    doc: LocatedYaml, overrides: list[str] | None = None, *, source_text: str = "", check_files: bool = False
+) -> Graph:
+    """Validate a parsed document completely before anything starts; with `check_files`, also that
+    the files nodes on this machine read (`Node.file_params`) exist."""
     data = doc.data
     if overrides:
         _apply_overrides(data, overrides, doc.filename)
@@ -346,14 +350,31 @@ def parse_graph(doc: LocatedYaml, overrides: list[str] | None = None, *, source_
                         f"{', '.join(outputs[node_id]) or 'none'})"
                     )
             edges.append(Edge(src, n.id, port, s))
-    return Graph(spec, source_text, doc.filename, classes, params, outputs, edges)
+    graph = Graph(spec, source_text, doc.filename, classes, params, outputs, edges)
+    if check_files:
+        agents = graph.agents
+        check_param_files(
+            [(n.id, n.uses, agents[n.agent or DEFAULT_AGENT].host) for n in spec.nodes],
+            classes,
+            params,
+            lambda node, param: at(ids[node], "params", param),
+        )
+    return graph
 
 
-def load_graph(path: str | Path, overrides: list[str] | None = None, *, text: str | None = None) -> Graph:
-    """Load and validate a graph file (or `text`, named by `path`)."""
+def load_graph(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    *,
+    text: str | None = None,
+    check_files: bool = False,
+) -> Graph:
+    """Load and validate a graph file (or `text`, named by `path`). `check_files`: the files nodes read
+    must exist (`edgeloop check`/`run` ask; a worker, maybe on another host, does not)."""
     if text is None:
+        check_graph_path(path)
         doc = load_yaml(path)
         text = Path(path).read_text(encoding="utf-8")
     else:
         doc = load_yaml(path, text=text)
-    return parse_graph(doc, overrides, source_text=text)
+    return parse_graph(doc, overrides, source_text=text, check_files=check_files)

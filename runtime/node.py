@@ -86,6 +86,10 @@ class Node:
     outputs: ClassVar[tuple[str, ...]] = ()
     #: True for nodes that accept any input port name (e.g. console actuators, recorders).
     dynamic_inputs: ClassVar[bool] = False
+    #: Parameters that name a file the node reads (`model`, `path`): `edgeloop check` and `run` make sure
+    #: each exists before anything starts (None and `scheme:NAME` values, e.g. `pretrained:gestures`, are
+    #: not files). Output files are not listed.
+    file_params: ClassVar[tuple[str, ...]] = ()
     #: For actuators: the payload emitted/entered when an input goes stale (see `on_timeout`).
     Params: ClassVar[type[Params]] = NoParams
 

@@ -14,7 +14,7 @@ import msgpack
 import zmq
 
 from .codec import EOS, decode
-from .errors import CodecError, EdgeloopError
+from .errors import CodecError, EdgeloopError, TransportError
 from .graph import Graph
 from .qos import LatencyReservoir
 from .wiring import Wiring
@@ -277,5 +277,11 @@ def start_metrics_server(port: int, view: Callable[[], dict[str, Any]]) -> Any:
 
     registry = CollectorRegistry()
     registry.register(_Collector())
-    server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    try:
+        server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    except OSError as exc:  # EADDRINUSE, or a privileged port
+        raise TransportError(
+            f"--metrics-port {port}: cannot serve metrics on 127.0.0.1:{port} ({exc.strerror or exc}); "
+            "choose a free port, or stop what listens there"
+        ) from None
     return server

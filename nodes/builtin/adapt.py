@@ -47,6 +47,7 @@ class AdaptiveClassifier(Node):
     inputs = ("x", "label")
     outputs = ("pred", "stats")
     rule: ClassVar[Literal["none", "dfa", "bp"]] = "none"
+    file_params = ("model",)
 
     class Params(NodeParams):
         model: str | None = Field(

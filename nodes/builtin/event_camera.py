@@ -83,6 +83,7 @@ class EventCameraReplay(_Controlled):
     """
 
     outputs = ("events", "imu", "triggers", "frames")
+    file_params = ("path",)
 
     class Params(NodeParams):
         path: str

@@ -76,6 +76,7 @@ class ImuReplay(Node):
 
     inputs = ("rate_hz",)
     outputs = ("sample", "label")
+    file_params = ("path",)
     #: Rows parsed per step: ~8 µs a row, so a step holds the event loop ~4 ms, under one period at 200 Hz.
     chunk_rows: ClassVar[int] = 512
 

@@ -58,6 +58,7 @@ class SnnClassifier(Node):
 
     inputs = ("x",)
     outputs = ("logits", "pred", "spikes", "cost")
+    file_params = ("model",)
 
     class Params(NodeParams):
         model: str = Field(
@@ -128,6 +129,7 @@ class OnnxInfer(Node):
 
     inputs = ("x", "reset")
     outputs = ("y", "spikes", "logits")
+    file_params = ("model",)
 
     class Params(NodeParams):
         model: str = Field(description="ONNX file (fp32, int8 QDQ, or 4-bit MatMulNBits)")

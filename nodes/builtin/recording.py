@@ -123,6 +123,8 @@ class McapReplay(Node):
     Outputs are whatever the graph declares for this node (`edgeloop replay` copies them).
     """
 
+    file_params = ("path",)
+
     class Params(NodeParams):
         path: str
         topics: dict[str, str] | None = Field(

@@ -32,7 +32,11 @@ def _run_options(sp: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: ipc on one host, tcp across hosts; tcp: force tcp on loopback",
     )
-    sp.add_argument("--stats-json", metavar="PATH", help="write the final statistics as JSON")
+    sp.add_argument(
+        "--stats-json",
+        metavar="PATH",
+        help="write the final statistics as JSON (missing folders are created)",
+    )
     sp.add_argument("--force", action="store_true", help="overwrite an existing output recording")
 
 
@@ -134,8 +138,11 @@ def _with_recorder(
 
 def _run(graph: Graph, args: argparse.Namespace, title: str) -> Any:
     from ..foreground import report_run, run_graph
+    from ..graphfiles import ensure_parent
     from ..worker import setup_logging
 
+    if args.stats_json:
+        ensure_parent(args.stats_json, "--stats-json")  # before the run, not after it
     setup_logging("launcher")
     result = run_graph(graph.filename, graph=graph, duration_s=args.duration, transport=args.transport)
     report_run(result, title=title, stats_json=args.stats_json)
@@ -170,7 +177,7 @@ def _report_recording(path: str, view: dict[str, Any], topics: list[str]) -> int
 
 def _cmd_record(args: argparse.Namespace) -> int:
     _check_output(args.output, args.force)
-    graph = load_graph(args.graph, args.set)
+    graph = load_graph(args.graph, args.set, check_files=True)
     topics = select_topics(graph, args.topics)
     result = _run(_with_recorder(graph, args, args.output, topics, args.set), args, "edgeloop record summary")
     return max(int(result.exit_code), _report_recording(args.output, result.view, topics))
@@ -179,7 +186,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
 def _cmd_replay(args: argparse.Namespace) -> int:
     overview = read_overview(args.recording)
     if args.graph:
-        graph = load_graph(args.graph, args.set)
+        graph = load_graph(args.graph, args.set, check_files=True)
     else:
         text = overview.graph.get("text")
         if not text:
