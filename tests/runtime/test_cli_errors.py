@@ -17,7 +17,7 @@ import pytest
 
 from runtime.benchkit import Case
 from runtime.cli import main
-from runtime.errors import TransportError
+from runtime.errors import GraphError, TransportError
 from runtime.filetype import MCAP_MAGIC
 from runtime.graph import load_graph
 from runtime.message import Message
@@ -196,6 +196,22 @@ def test_check_and_run_name_a_missing_model_file(tmp_path: Path, capsys: pytest.
         assert f"relative to the current directory, {os.getcwd()}" in line
 
 
+def test_a_model_that_fails_in_setup_is_named_in_the_summary_and_exits_1(tmp_path: Path) -> None:
+    """The file exists (so `check` passes) but is no model: the summary's failure line names the node,
+    the hook, the parameter and the file. (Pins today's behaviour; the worker's log also carries a
+    traceback, and the other nodes run on: runner/launcher matters, see docs/troubleshooting.md.)"""
+    (tmp_path / "bad.pt").write_bytes(b"junk")
+    g = tmp_path / "g.yaml"
+    g.write_text(CLASSIFIER.format(model="bad.pt"))
+    p = subprocess.run([EDGELOOP, "run", str(g)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1, p.stderr
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "failure: node 'clf' (main): setup: GraphError: node 'clf', param 'model': bad.pt: "
+    )
+    assert "not a loadable edgeloop model file" in last
+
+
 def test_schemes_outputs_and_remote_nodes_are_not_checked(tmp_path: Path) -> None:
     g = tmp_path / "g.yaml"
     g.write_text(CLASSIFIER.format(model="pretrained:gestures"))
@@ -211,7 +227,7 @@ def test_schemes_outputs_and_remote_nodes_are_not_checked(tmp_path: Path) -> Non
     )
     g.write_text(remote.replace("    uses: snn.classifier\n", "    uses: snn.classifier\n    agent: robot\n"))
     load_graph(g, check_files=True)  # read on the robot, not here
-    with pytest.raises(Exception, match="robot.pt' does not exist"):
+    with pytest.raises(GraphError, match="robot.pt' does not exist"):
         load_graph(
             g.with_name("local.yaml"), text=CLASSIFIER.format(model="/only/on/the/robot.pt"), check_files=True
         )
