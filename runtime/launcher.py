@@ -170,6 +170,11 @@ class Launcher:
                 )
             case NodeFailed(node=node, error=error):
                 self.failures.append(Failure(FailureKind.NODE_FAILED, name, error, node))
+                if error.startswith("setup") and not self.stop_requested.is_set():
+                    # A node that cannot even start (a bad model file, a camera that is not there) makes
+                    # the graph something other than what was asked for: stop instead of running half of it.
+                    log.error("node '%s' could not be set up (%s): stopping the run", node, error)
+                    self.stop_requested.set()
             case Done():
                 a.state = AgentState.DONE
             case Bye(code=code, snapshot=snapshot):

@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import os
 import time
-import traceback
 from typing import Any, Protocol
 
 from .clock import Clock, SimClock, WallClock
@@ -16,7 +15,7 @@ from .graph import TIMER_RE, InputSpec, NodeSpec, RestartSpec
 from .message import Message
 from .node import BackendSetting, Node
 from .qos import EdgeStats, InputQueue
-from .supervision import NodeState, RestartBudget
+from .supervision import NodeState, RestartBudget, log_hook_failure
 from .tracking import FlowTracker
 
 __all__ = ["NodeRunner", "NodeHost"]
@@ -28,6 +27,12 @@ _ENDED = (NodeState.FAILED, NodeState.FINISHED)
 #: What ends a hook the ordinary way (cancellation, interpreter exit): passed on. Any other
 #: BaseException, such as a native library's panic (pyo3's PanicException), is a node failure.
 _PASS_ON = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def _file_of(params: object) -> str:
+    """` (file PATH)` when a node's parameters name one (`path` or `file`), for its error."""
+    path = getattr(params, "path", None) or getattr(params, "file", None)
+    return f" (file {path})" if isinstance(path, str | os.PathLike) else ""
 
 
 def _ns(ms: float) -> int:
@@ -368,19 +373,14 @@ class NodeRunner:
             except _PASS_ON:
                 raise
             except BaseException as exc2:
-                self.last_error = f"setup after restart: {type(exc2).__name__}: {exc2}{self._file()}"
+                self.last_error = f"setup after restart: {type(exc2).__name__}: {exc2}{_file_of(self.params)}"
         await self._give_up()
         return False
 
     def _book(self, hook: str, exc: BaseException) -> None:
         self.failures += 1
-        self.last_error = f"{hook}: {type(exc).__name__}: {exc}{self._file()}"
-        self.ctx.log.error("%s failed: %s\n%s", hook, exc, "".join(traceback.format_exception(exc)).rstrip())
-
-    def _file(self) -> str:
-        """` (file PATH)` when the node's parameters name one (`path` or `file`), for the error."""
-        path = getattr(self.params, "path", None) or getattr(self.params, "file", None)
-        return f" (file {path})" if isinstance(path, str | os.PathLike) else ""
+        self.last_error = f"{hook}: {type(exc).__name__}: {exc}{_file_of(self.params)}"
+        log_hook_failure(self.ctx.log, hook, exc)
 
     async def _give_up(self) -> None:
         self.state = NodeState.FAILED

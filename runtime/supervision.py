@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
+import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .errors import GraphError
+from .errors import EdgeloopError, GraphError
 from .graph import RestartSpec
 
 __all__ = [
+    "log_hook_failure",
     "NodeState",
     "AgentState",
     "RestartBudget",
@@ -269,3 +271,14 @@ def run_exit_code(
     """0 for a clean run; 1 if a node failed, an agent's restart budget ran out, or one died for good."""
     failed = any(True for _ in failed_nodes) or any(f.fails_run for f in failures)
     return 1 if failed or any(a.died_for_good for a in agents) else 0
+
+
+def log_hook_failure(log: logging.LoggerAdapter[logging.Logger], hook: str, exc: BaseException) -> None:
+    """Log a node hook's failure: an `EdgeloopError` is a message written for the user (one line; the
+    traceback at debug level), anything else is a bug whose traceback is the message."""
+    trace = "".join(traceback.format_exception(exc)).rstrip()
+    if isinstance(exc, EdgeloopError):
+        log.error("%s failed: %s", hook, exc)
+        log.debug("%s", trace)
+    else:
+        log.error("%s failed: %s\n%s", hook, exc, trace)

@@ -196,15 +196,17 @@ def test_check_and_run_name_a_missing_model_file(tmp_path: Path, capsys: pytest.
         assert f"relative to the current directory, {os.getcwd()}" in line
 
 
-def test_a_model_that_fails_in_setup_is_named_in_the_summary_and_exits_1(tmp_path: Path) -> None:
-    """The file exists (so `check` passes) but is no model: the summary's failure line names the node,
-    the hook, the parameter and the file. (Pins today's behaviour; the worker's log also carries a
-    traceback, and the other nodes run on: runner/launcher matters, see docs/troubleshooting.md.)"""
+def test_a_model_that_fails_in_setup_stops_the_run_with_one_line(tmp_path: Path) -> None:
+    """The file exists (so `check` passes) but is no model: the run stops by itself (the source would
+    go on for 10 minutes), the summary's failure line names the node, the hook, the parameter and the
+    file, the exit code is 1, and no traceback is printed (the message is the user's, not a bug's)."""
     (tmp_path / "bad.pt").write_bytes(b"junk")
     g = tmp_path / "g.yaml"
-    g.write_text(CLASSIFIER.format(model="bad.pt"))
+    g.write_text(CLASSIFIER.format(model="bad.pt").replace("{count: 3}", "{count: 600000, rate_hz: 1000}"))
     p = subprocess.run([EDGELOOP, "run", str(g)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert p.returncode == 1, p.stderr
+    assert "Traceback" not in p.stderr
+    assert "node 'clf' could not be set up" in p.stderr
     last = p.stderr.strip().splitlines()[-1]
     assert last.startswith(
         "failure: node 'clf' (main): setup: GraphError: node 'clf', param 'model': bad.pt: "
