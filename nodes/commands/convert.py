@@ -4,11 +4,16 @@ IN is a file (.aedat4, .npy, .npz, .csv) or `synthetic:SCENE?key=value&…` (sce
 shapes, targets; keys: duration_s, width, height, seed, step_us, shot_noise_hz, classes=a,b).
 OUT's format comes from `--format` or its suffix. AEDAT4 is written with faery; an AEDAT4 → AEDAT4
 copy also keeps the IMU and trigger streams. Everything streams in chunks.
+
+The sensor size comes from IN (AEDAT4, `.npz`, a faery CSV header `t,x@W,y@H,on`, a `.npy`'s sidecar
+`NAME.npy.json`) or from `--sensor-size WxH`; when neither states it, convert stops and names the
+extent of the events rather than guessing. An existing OUT is kept unless `--force`.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,10 +34,10 @@ from nodes.sensors.events import (
     read_event_chunks,
     sniff,
 )
-from nodes.sensors.events.arrays_io import infer_size
+from nodes.sensors.events.arrays_io import infer_size, size_sidecar
 from runtime.errors import GraphError, RecordingError
 
-__all__ = ["register", "handler", "convert", "FORMATS"]
+__all__ = ["register", "handler", "convert", "parse_size", "FORMATS"]
 
 FORMATS = ("aedat4", "npy", "npz", "csv")
 _SYNTH_KEYS = {
@@ -56,8 +61,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sp.add_argument("input", help="file (.aedat4 .npy .npz .csv) or synthetic:SCENE?duration_s=2&width=128")
     sp.add_argument("output", help="output file")
     sp.add_argument("--format", choices=FORMATS, help="output format (default: from the output suffix)")
-    sp.add_argument("--width", type=int, help="sensor width (default: from the input, else max x + 1)")
-    sp.add_argument("--height", type=int, help="sensor height (default: from the input, else max y + 1)")
+    sp.add_argument(
+        "--sensor-size",
+        metavar="WxH",
+        help="sensor size, e.g. 1280x720 (default: from the input; needed for a .npy without its sidecar)",
+    )
+    sp.add_argument("--width", type=int, help="sensor width (as --sensor-size)")
+    sp.add_argument("--height", type=int, help="sensor height (as --sensor-size)")
+    sp.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     sp.add_argument("--start-us", type=int, default=0, help="skip this much from the first event (µs)")
     sp.add_argument("--end-us", type=int, help="stop this long after the first event (µs)")
     sp.add_argument(
@@ -66,17 +77,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sp.set_defaults(func=handler)
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """`WxH` (also `W,H`) as (width, height) > 0; ValueError naming the option otherwise."""
+    m = re.fullmatch(r"\s*(\d+)\s*[x×,]\s*(\d+)\s*", text)
+    if m is None or int(m.group(1)) <= 0 or int(m.group(2)) <= 0:
+        raise ValueError(f"--sensor-size {text!r}: expected WIDTHxHEIGHT in pixels, e.g. 1280x720")
+    return int(m.group(1)), int(m.group(2))
+
+
 def handler(args: argparse.Namespace) -> int:
     try:
+        width, height = args.width, args.height
+        if args.sensor_size is not None:
+            width, height = parse_size(args.sensor_size)
         n, (w, h), span = convert(
             args.input,
             args.output,
             fmt=args.format,
-            width=args.width,
-            height=args.height,
+            width=width,
+            height=height,
             start_us=args.start_us,
             end_us=args.end_us,
             compression=args.compression,
+            force=args.force,
         )
     except RecordingFormatError as exc:
         raise RecordingError(str(exc)) from exc
@@ -145,23 +168,32 @@ def convert(
     start_us: int = 0,
     end_us: int | None = None,
     compression: Literal["lz4", "zstd", "none"] = "lz4",
+    force: bool = False,
 ) -> tuple[int, tuple[int, int], int]:
-    """Convert `src` to `dst`, streaming; returns (events written, (width, height), span in µs)."""
+    """Convert `src` to `dst`, streaming; returns (events written, (width, height), span in µs).
+
+    ValueError when `dst` exists and not `force`, or when neither `src` nor `width`/`height` states the
+    sensor size (the message gives the events' extent)."""
     out = Path(dst)
     fmt = fmt or out.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ValueError(f"cannot tell the output format of {dst!r}: use --format ({', '.join(FORMATS)})")
     if out.suffix.lower().lstrip(".") != fmt:
         out = out.with_suffix("." + fmt)
+    if out.exists() and not force:
+        raise ValueError(f"{out} exists; pass --force to overwrite it")
     batches, size, aux = _batches(src, start_us, end_us)
     if (size is None or size == (0, 0)) and (width is None or height is None):
-        # An array file without a stated size: one pass to find the extent, then stream again.
+        # The max x/y is a guess (a 1280×720 recording read back as 600×476): name it, do not use it.
         ew = eh = 0
         for b in batches:
             bw, bh = infer_size(b.events)
             ew, eh = max(ew, bw), max(eh, bh)
-        size = (ew, eh)
-        batches, _, aux = _batches(src, start_us, end_us)
+        raise ValueError(
+            f"{src} does not state its sensor size (a .npy without its {size_sidecar(src).name} sidecar, "
+            f"or a CSV header without x@W,y@H); its events reach x={ew - 1}, y={eh - 1}: pass "
+            f"--sensor-size WxH (at least {ew}x{eh})"
+        )
     w = width or (size[0] if size else 0)
     h = height or (size[1] if size else 0)
     n, t_first, t_last = 0, 0, 0

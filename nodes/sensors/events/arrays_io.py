@@ -1,5 +1,7 @@
 """Event arrays on disk: `.npy` (structured or N×4), `.npz` (events + width/height) and `.csv` (t,x,y,p).
 
+A `.npy` holds no sensor size, so the writer puts it in a sidecar `NAME.npy.json`
+(`{"width": W, "height": H}`) that the reader picks up; `np.load` users read the `.npy` as before.
 Readers stream in chunks (a memory map for .npy, chunked parsing for .csv) so that converting a
 large file does not load it whole. CSV follows faery's layout: header `t,x@W,y@H,on` (also accepted:
 `t,x,y,p`), t in µs, polarity 0/1.
@@ -8,6 +10,7 @@ large file does not load it whole. CSV follows faery's layout: header `t,x@W,y@H
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,7 +21,14 @@ from .dtypes import EVENT_DTYPE, as_events, concat_records
 from .errors import RecordingFormatError
 from .sniff import sniff
 
-__all__ = ["read_event_chunks", "read_events", "write_events", "EventArrayWriter", "infer_size"]
+__all__ = [
+    "read_event_chunks",
+    "read_events",
+    "write_events",
+    "EventArrayWriter",
+    "infer_size",
+    "size_sidecar",
+]
 
 _CHUNK = 1 << 20
 
@@ -30,17 +40,44 @@ def infer_size(events: np.ndarray) -> tuple[int, int]:
     return int(events["x"].max()) + 1, int(events["y"].max()) + 1
 
 
+def size_sidecar(path: str | Path) -> Path:
+    """The file next to a `.npy` that states its sensor size: `NAME.npy.json`."""
+    p = Path(path)
+    return p.with_name(p.name + ".json")
+
+
+def _sidecar_size(p: Path) -> tuple[int, int] | None:
+    side = size_sidecar(p)
+    if not side.exists():
+        return None
+    try:
+        d = json.loads(side.read_text(encoding="utf-8"))
+        w, h = int(d["width"]), int(d["height"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RecordingFormatError(
+            f'{side}: not a sensor-size sidecar of {p.name} (expected {{"width": W, "height": H}}): {exc}; '
+            "fix or delete it"
+        ) from None
+    if w <= 0 or h <= 0:
+        raise RecordingFormatError(f"{side}: sensor size {w}x{h} must be positive; fix or delete it")
+    return w, h
+
+
 def read_event_chunks(
     path: str | Path, chunk: int = _CHUNK
 ) -> tuple[Iterator[np.ndarray], tuple[int, int] | None]:
-    """(iterator of EVENT_DTYPE chunks, (width, height) if the file states it) for .npy/.npz/.csv files."""
+    """(iterator of EVENT_DTYPE chunks, (width, height) if the file states it) for .npy/.npz/.csv files.
+
+    A `.npy` states its size only through its sidecar (`size_sidecar`); without one the size is None.
+    """
     p = Path(path)
     kind, desc = sniff(p)
     suffix = p.suffix.lower()
     if suffix == ".npy" and kind == "npy":
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
         _check_layout(arr, p)
-        return (as_events(np.asarray(arr[i : i + chunk])) for i in range(0, len(arr), chunk)), None
+        chunks = (as_events(np.asarray(arr[i : i + chunk])) for i in range(0, len(arr), chunk))
+        return chunks, _sidecar_size(p)
     if suffix == ".npz" and kind == "zip":
         with np.load(p, allow_pickle=False) as z:
             if "events" in z.files:
@@ -140,7 +177,8 @@ def read_events(path: str | Path) -> tuple[np.ndarray, tuple[int, int]]:
 
 
 class EventArrayWriter:
-    """Stream EVENT_DTYPE chunks into .npy (raw append, header fixed at close), .npz or .csv."""
+    """Stream EVENT_DTYPE chunks into .npy (raw append, header fixed at close; size in the sidecar
+    `NAME.npy.json`), .npz (`events`, `width`, `height`) or .csv (`t,x@W,y@H,on`)."""
 
     def __init__(self, path: str | Path, width: int, height: int) -> None:
         self.path = Path(path)
@@ -189,6 +227,8 @@ class EventArrayWriter:
                 while block := src.read(1 << 24):
                     out.write(block)
             self._tmp.unlink()
+            size = {"width": self.width, "height": self.height}
+            size_sidecar(self.path).write_text(json.dumps(size) + "\n", encoding="utf-8")
         elif self._f is not None:
             self._f.close()
         self._f = None

@@ -114,3 +114,40 @@ def test_convert_errors(tmp_path: Path) -> None:
     (tmp_path / "in.aedat4").write_text("t,x,y,p\n")
     with pytest.raises(RecordingError, match="expected an AEDAT4 recording .* text file"):
         handler_ok(str(tmp_path / "in.aedat4"), str(tmp_path / "x.npy"))
+
+
+def test_npy_keeps_the_sensor_size_in_a_sidecar(tmp_path: Path) -> None:
+    ev = _events()  # x < 40, y < 30 on a 1280×720 sensor
+    write_events(tmp_path / "big.npz", ev, 1280, 720)
+    assert convert(str(tmp_path / "big.npz"), str(tmp_path / "big.npy"))[1] == (1280, 720)
+    assert np.array_equal(np.load(tmp_path / "big.npy"), ev)  # plain np.load still reads it
+    assert (tmp_path / "big.npy.json").exists()
+    assert convert(str(tmp_path / "big.npy"), str(tmp_path / "back.npz"))[1] == (1280, 720)
+    assert read_events(tmp_path / "back.npz")[1] == (1280, 720)
+
+
+def test_npy_without_a_stated_size_needs_sensor_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ev = _events()
+    np.save(tmp_path / "plain.npy", ev)
+    with pytest.raises(
+        GraphError, match=r"plain\.npy does not state its sensor size.*x=39, y=29.*--sensor-size"
+    ):
+        handler_ok(str(tmp_path / "plain.npy"), str(tmp_path / "out.npz"))
+    assert not (tmp_path / "out.npz").exists()
+    assert handler_ok(str(tmp_path / "plain.npy"), str(tmp_path / "out.npz"), "--sensor-size", "1280x720")
+    assert read_events(tmp_path / "out.npz")[1] == (1280, 720)
+    assert "1280×720" in capsys.readouterr().err
+    with pytest.raises(GraphError, match=r"--sensor-size '12x': expected WIDTHxHEIGHT"):
+        handler_ok(str(tmp_path / "plain.npy"), str(tmp_path / "o2.npz"), "--sensor-size", "12x")
+
+
+def test_convert_does_not_overwrite_without_force(tmp_path: Path) -> None:
+    out = tmp_path / "g.npz"
+    out.write_bytes(b"keep me")
+    with pytest.raises(GraphError, match=r"g\.npz exists; pass --force to overwrite it"):
+        handler_ok("synthetic:bars?duration_s=0.05&width=16&height=16", str(out))
+    assert out.read_bytes() == b"keep me"
+    assert handler_ok("synthetic:bars?duration_s=0.05&width=16&height=16", str(out), "--force")
+    assert read_events(out)[1] == (16, 16)
