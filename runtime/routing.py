@@ -134,6 +134,8 @@ class Router:
     ) -> None:
         route = self.routes.get((node_id, port))
         if route is None:
+            if port in self.graph.classes[node_id].outputs:
+                return  # declared by the class, left out of the graph's `outputs:`: routed nowhere
             raise GraphError(
                 f"node '{node_id}' emitted on output '{port}', which is not declared "
                 f"(outputs: {', '.join(self.graph.outputs[node_id]) or 'none'})"
