@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,6 +31,9 @@ class TrainConfig:
     desc: str = "train"
     grad_clip: float | None = 1.0
     device: str = "cpu"  # batches are encoded on the CPU, then moved here (the model must already be there)
+    #: early stopping: with validation data, stop after this many epochs without a lower validation loss
+    #: and restore the weights of the epoch with the lowest one (None: run all epochs, keep the last)
+    patience: int | None = None
 
 
 @dataclass
@@ -36,6 +41,11 @@ class TrainHistory:
     loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    #: the epoch (1-based) whose weights the model holds after `fit`: the last, or with early stopping
+    #: the one with the lowest validation loss
+    best_epoch: int = 0
+    stopped_early: bool = False
 
 
 def logits_of(out: Tensor | SNNOutput) -> Tensor:
@@ -79,6 +89,12 @@ def evaluate(
     return float((predict_logits(model, x, encode, batch_size).argmax(1) == y).float().mean())
 
 
+def _val_metrics(model: nn.Module, x: Tensor, y: Tensor, encode: Encode) -> tuple[float, float]:
+    """(cross-entropy loss, top-1 accuracy) on validation data."""
+    logits = predict_logits(model, x, encode)
+    return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
+
+
 def fit(
     model: nn.Module,
     x: Tensor,
@@ -94,6 +110,10 @@ def fit(
     `encode` maps each training batch to the model input (it may be random, e.g. rate coding or a fresh
     event sample per epoch); `val_encode` (default `encode`) does the same for validation. Shows a tqdm
     bar (epochs) with loss and accuracies when `cfg.progress`. Returns per-epoch history.
+
+    With validation data and `cfg.patience`, training stops once `patience` epochs in a row have not
+    lowered the validation loss, and the model gets back the weights of the epoch with the lowest one
+    (`TrainHistory.best_epoch`).
     """
     from tqdm.auto import tqdm
 
@@ -102,6 +122,8 @@ def fit(
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     hist = TrainHistory()
+    has_val = x_val is not None and y_val is not None and len(x_val) > 0
+    best_loss, best_epoch, best_state = math.inf, 0, None
     bar = tqdm(range(cfg.epochs), desc=cfg.desc, disable=not cfg.progress, leave=True)
     for _ in bar:
         model.train()
@@ -123,9 +145,24 @@ def fit(
         hist.loss.append(tot / max(n, 1))
         hist.train_acc.append(correct / max(n, 1))
         post = {"loss": f"{hist.loss[-1]:.3f}", "acc": f"{hist.train_acc[-1]:.3f}"}
-        if x_val is not None and y_val is not None:
-            hist.val_acc.append(evaluate(model, x_val, y_val, val_encode or enc))
-            post["val"] = f"{hist.val_acc[-1]:.3f}"
+        hist.best_epoch = len(hist.loss)
+        if has_val and x_val is not None and y_val is not None:
+            vloss, vacc = _val_metrics(model, x_val, y_val, val_encode or enc)
+            hist.val_loss.append(vloss)
+            hist.val_acc.append(vacc)
+            post["val"] = f"{vacc:.3f}"
         bar.set_postfix(post)
+        if cfg.patience is None or not hist.val_loss:
+            continue
+        if hist.val_loss[-1] < best_loss:
+            best_loss, best_epoch = hist.val_loss[-1], len(hist.loss)
+            best_state = copy.deepcopy(model.state_dict())
+        elif len(hist.loss) - best_epoch >= cfg.patience:
+            hist.stopped_early = True
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        hist.best_epoch = best_epoch
     model.eval()
     return hist

@@ -2,7 +2,9 @@
 
 HAR data layout (`--data DIR`): one CSV per recording, `t_s,ax,ay,az,gx,gy,gz,label` (s, m/s², rad/s;
 `label` an activity name or integer class), exactly as `imu.replay` reads it (nodes/sensors/imu/csv_io.py).
-Recordings are split whole (by file, so by subject) into training and held-out sets.
+Recordings are split whole (by file, so by subject) into training and held-out sets; a validation part of
+the training recordings (`--val-fraction`, by file when there are several, else by window) picks the epoch:
+training stops after `--patience` epochs without a lower validation loss and keeps the best epoch's weights.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class HarResult:
     n_heldout: int
     label_names: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
+    best_epoch: int = 0
+    epochs_run: int = 0
+    val_accuracy: float = float("nan")
+    n_val: int = 0
 
 
 def load_har_folder(folder: str | Path, rate_hz: float) -> tuple[list[ImuRecording], list[str], list[Path]]:
@@ -101,7 +107,9 @@ def train_har(
     hop: int = 64,
     rate_hz: float = 50.0,
     holdout: float = 0.25,
-    epochs: int = 10,
+    epochs: int = 40,
+    val_fraction: float = 0.2,
+    patience: int | None = 5,
     timesteps: int = 4,
     conv: tuple[int, ...] = (16, 32),
     lr: float = 3e-3,
@@ -113,7 +121,11 @@ def train_har(
 ) -> HarResult:
     """Train the HAR spiking conv net (models.adapt.har) with BPTT on a folder of IMU CSVs.
 
-    Training windows are augmented by `rotate_scale` (mounting rotation, gain); held-out windows are not.
+    Training windows are augmented by `rotate_scale` (mounting rotation, gain); validation and held-out
+    windows are not. `val_fraction` of the training recordings (at least one, by file, when two or more
+    remain; else that fraction of the training windows, seeded) is the validation set: with `patience`,
+    training stops after that many epochs without a lower validation loss and keeps the best epoch's
+    weights (`val_fraction=0` or `patience=None`: all `epochs`, the last weights).
     """
     recs, names, paths = load_har_folder(data, rate_hz)
     if len(names) < 2:
@@ -127,7 +139,7 @@ def train_har(
         r = recs[0]
         cut = int(len(r) * (1 - holdout))
         train, hold = [r.slice(0, cut)], [r.slice(cut, len(r))]
-    xt, yt = labelled_windows(train, window, hop)
+    xt, yt, xv, yv = _train_val_windows(train, window, hop, val_fraction, rng)
     xh, yh = labelled_windows(hold, window, hop)
     if len(xt) == 0:
         raise RecordingError(f"{data}: no pure-label windows of {window} samples to train on")
@@ -135,7 +147,13 @@ def train_har(
     prep = HarInput.fit(xt, timesteps)
     net = build_har_snn(window, 6, len(names), conv=conv)
     cfg = TrainConfig(
-        epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress, desc="train har"
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+        desc="train har",
+        patience=patience,
     )
     gen = torch.Generator().manual_seed(seed)
     augment = (
@@ -149,27 +167,70 @@ def train_har(
         torch.from_numpy(yt),
         cfg,
         encode=augment,
-        x_val=torch.from_numpy(xh) if len(xh) else None,
-        y_val=torch.from_numpy(yh) if len(xh) else None,
+        x_val=torch.from_numpy(xv) if len(xv) else None,
+        y_val=torch.from_numpy(yv) if len(xv) else None,
         val_encode=prep,
     )
     acc = evaluate(net, torch.from_numpy(xh), torch.from_numpy(yh), prep) if len(xh) else float("nan")
+    best = hist.best_epoch
+    val_acc = hist.val_acc[best - 1] if hist.val_acc else float("nan")
     meta = {
         "task": "har",
         "har_input": prep.to_meta(),
         "n_classes": len(names),
         "label_names": names,
         "heldout_accuracy": acc,
-        "train_accuracy": hist.train_acc[-1],
+        "train_accuracy": hist.train_acc[best - 1],
         "train_windows": len(xt),
         "heldout_windows": len(xh),
+        "val_accuracy": val_acc,
+        "val_windows": len(xv),
+        "best_epoch": best,
+        "epochs_run": len(hist.loss),
+        "max_epochs": epochs,
         "rate_hz": rate_hz,
         "hop": hop,
         "pretrain_rule": "bp",
         "recordings": [p.name for p in paths],
     }
     path = save_model(net, out, meta)
-    return HarResult(path, acc, hist.train_acc[-1], len(xt), len(xh), names, meta)
+    return HarResult(
+        path,
+        acc,
+        hist.train_acc[best - 1],
+        len(xt),
+        len(xh),
+        names,
+        meta,
+        best,
+        len(hist.loss),
+        val_acc,
+        len(xv),
+    )
+
+
+def _train_val_windows(
+    train: list[ImuRecording], window: int, hop: int, val_fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_val, y_val): whole recordings for validation when two or more are left for
+    training (and the validation ones have windows), else a seeded `val_fraction` of the windows."""
+    if not 0 <= val_fraction < 1:
+        raise RecordingError(f"--val-fraction {val_fraction}: must be in [0, 1) (0: no validation)")
+    if val_fraction == 0:
+        xt, yt = labelled_windows(train, window, hop)
+        return xt, yt, xt[:0], yt[:0]
+    if len(train) >= 2:
+        n_val = min(len(train) - 1, max(1, round(val_fraction * len(train))))
+        order = rng.permutation(len(train))
+        xv, yv = labelled_windows([train[i] for i in order[:n_val]], window, hop)
+        xt, yt = labelled_windows([train[i] for i in order[n_val:]], window, hop)
+        if len(xv) and len(xt):
+            return xt, yt, xv, yv
+    x, y = labelled_windows(train, window, hop)
+    perm = rng.permutation(len(x))
+    n_val = round(val_fraction * len(x)) if len(x) >= 2 else 0
+    vi, ti = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    return x[ti], y[ti], x[vi], y[vi]
 
 
 def _har(args: argparse.Namespace) -> int:
@@ -194,6 +255,8 @@ def _har(args: argparse.Namespace) -> int:
             rate_hz=args.rate_hz,
             holdout=args.holdout,
             epochs=args.epochs,
+            val_fraction=args.val_fraction,
+            patience=args.patience or None,
             timesteps=args.timesteps,
             conv=tuple(int(c) for c in args.conv.split(",")),
             lr=args.lr,
@@ -210,6 +273,14 @@ def _har(args: argparse.Namespace) -> int:
         f"held-out accuracy: {res.heldout_accuracy:.3f} on {res.n_heldout} windows "
         f"(train {res.train_accuracy:.3f} on {res.n_train}); classes: {', '.join(res.label_names)}"
     )
+    if res.n_val:
+        how = "stopped early" if res.epochs_run < args.epochs else f"ran all {res.epochs_run}"
+        print(
+            f"chose epoch {res.best_epoch} of {res.epochs_run} ({how}; lowest validation loss): "
+            f"validation accuracy {res.val_accuracy:.3f} on {res.n_val} windows"
+        )
+    else:
+        print(f"no validation split: kept the last of {res.epochs_run} epochs")
     print(f"saved {res.path}")
     return 0
 
@@ -244,7 +315,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sp.add_argument(
         "--holdout", type=float, default=0.25, help="fraction of recordings held out (default 0.25)"
     )
-    sp.add_argument("--epochs", type=int, default=10)
+    sp.add_argument(
+        "--epochs", type=int, default=40, help="most epochs (early stopping usually ends sooner; default 40)"
+    )
+    sp.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="part of the training recordings (by file; by window with one file) that picks the epoch "
+        "(0: none, train all --epochs; default 0.2)",
+    )
+    sp.add_argument(
+        "--patience",
+        type=int,
+        default=5,
+        help="stop after this many epochs without a lower validation loss, keep the best (0: off; default 5)",
+    )
     sp.add_argument("--timesteps", type=int, default=4, help="SNN steps per window (direct encoding)")
     sp.add_argument("--conv", default="16,32", help="channels of the conv blocks (default 16,32)")
     sp.add_argument("--lr", type=float, default=3e-3)

@@ -13,6 +13,7 @@ import torch
 from models.io import load_checkpoint
 from nodes.commands import quantize as quantize_cmd
 from nodes.commands import train as train_cmd
+from nodes.sensors.imu import labelled_windows
 from nodes.sensors.imu.synthetic import write_synthetic_dataset
 
 
@@ -58,6 +59,39 @@ def test_train_har_writes_a_model_with_heldout_accuracy(
     assert ck.meta["task"] == "har" and 0.0 <= ck.meta["heldout_accuracy"] <= 1.0
     assert ck.meta["heldout_windows"] > 0 and ck.meta["label_names"][0] == "walking"
     assert ck.meta["har_input"]["size"] == 128
+
+
+def test_train_har_picks_the_epoch_on_a_validation_split(har_model: Path) -> None:
+    meta = load_checkpoint(har_model).meta
+    # 3 subjects: 1 held out, 1 of the 2 left validates (by file), the other trains
+    assert meta["val_windows"] > 0 and meta["train_windows"] > 0 and meta["max_epochs"] == 2
+    assert 1 <= meta["best_epoch"] <= meta["epochs_run"] <= 2 and 0.0 <= meta["val_accuracy"] <= 1.0
+
+
+def test_validation_split_by_file_else_by_window(tmp_path: Path) -> None:
+    paths = write_synthetic_dataset(tmp_path, n_subjects=3, minutes_per_subject=1.0, seed=0)
+    recs, _, _ = train_cmd.load_har_folder(tmp_path, 50.0)
+    rng = np.random.default_rng(0)
+    xt, _, xv, _ = train_cmd._train_val_windows(recs, 128, 64, 0.2, rng)
+    per_file = [len(labelled_windows([r], 128, 64)[0]) for r in recs]
+    assert len(paths) == 3 and len(xv) in per_file and len(xt) + len(xv) == sum(per_file)
+    xt, yt, xv, yv = train_cmd._train_val_windows(recs[:1], 128, 64, 0.25, rng)
+    assert len(xv) == round(0.25 * per_file[0]) and len(xt) + len(xv) == per_file[0]
+    assert len(yt) == len(xt) and len(yv) == len(xv)
+    xt, _, xv, _ = train_cmd._train_val_windows(recs, 128, 64, 0.0, rng)
+    assert len(xv) == 0 and len(xt) == sum(per_file)
+
+
+def test_train_har_cli_reports_the_chosen_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_synthetic_dataset(tmp_path / "csv", n_subjects=3, minutes_per_subject=1.0, seed=1)
+    argv = ["train", "har", "--data", str(tmp_path / "csv"), "--out", str(tmp_path / "m.pt")]
+    argv += ["--epochs", "3", "--patience", "1", "--conv", "4", "--timesteps", "1", "--quiet"]
+    args = _parse(train_cmd.register, argv)
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    meta = load_checkpoint(tmp_path / "m.pt").meta
+    assert f"chose epoch {meta['best_epoch']} of {meta['epochs_run']}" in out
+    assert f"validation accuracy {meta['val_accuracy']:.3f} on {meta['val_windows']} windows" in out
 
 
 def test_train_har_needs_data(tmp_path: Path) -> None:
