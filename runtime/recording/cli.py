@@ -98,10 +98,16 @@ def register(sub: Any) -> None:
         metavar="NODE",
         help="nodes to replace (default: every source with recorded outputs)",
     )
-    sp.add_argument(
+    times = sp.add_mutually_exclusive_group()
+    times.add_argument(
+        "--recorded-times",
+        action="store_true",
+        help="keep each message's recorded t_sense, bit-exact (latencies then measure the recording's age)",
+    )
+    times.add_argument(
         "--retime",
         action="store_true",
-        help="map t_sense onto the replay clock (default: keep the recorded t_sense, bit-exact)",
+        help="map t_sense onto the replay clock (the default; kept for older scripts)",
     )
     sp.add_argument("--record", metavar="OUT.mcap", help="record the replayed run too (every topic)")
     _recording_options(sp)
@@ -207,7 +213,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         loops=args.loop,
         start_s=args.start,
         end_s=args.end,
-        timestamps="replay" if args.retime else "recorded",
+        timestamps="recorded" if args.recorded_times else "replay",
     )
     for w in plan.warnings:
         print(f"warning: {w}", file=sys.stderr)

@@ -144,6 +144,30 @@ def _downstream(graph: Graph, roots: list[str]) -> set[str]:
     return reach
 
 
+def _drop_timers_fed_by_replays(
+    data: dict[str, Any], targets: list[str], reach: set[str], warnings: list[str]
+) -> None:
+    """Timer inputs off every node whose data inputs all come from replayed nodes (or their
+    downstream), so that node finishes when the recording does instead of ticking forever."""
+    for node in data["nodes"]:
+        inputs = node.get("inputs") or {}
+        if node["id"] in targets or not inputs:
+            continue
+
+        def source(spec: Any) -> str:
+            return str(spec if isinstance(spec, str) else spec["from"])
+
+        timers = [p for p, spec in inputs.items() if source(spec).startswith("timer/")]
+        data_in = [source(spec).split("/")[0] for p, spec in inputs.items() if p not in timers]
+        if timers and data_in and all(n in reach for n in data_in):
+            for p in timers:
+                del inputs[p]
+            warnings.append(
+                f"node '{node['id']}': timer input(s) {', '.join(timers)} dropped while replaying, "
+                "so the run ends with the recording (--loop without N keeps them)"
+            )
+
+
 def replace_sources(
     graph: Graph,
     recording: str | Path,
@@ -154,13 +178,18 @@ def replace_sources(
     loops: int = 1,
     start_s: float = 0.0,
     end_s: float | None = None,
-    timestamps: str = "recorded",
+    timestamps: str = "replay",
 ) -> ReplayPlan:
     """Swap nodes for `replay.mcap` sources of the same outputs.
 
     By default every source node (one with `run`) that has recorded outputs is replaced. At speed 0
     every edge downstream of a replayed node becomes backpressure (except feedback edges, which keep
     their policy so a cycle cannot deadlock): nothing is lost, as in dora's replay.
+
+    The replay ends when the replayed sources end: a timer never closes, so a node fed only by
+    replayed nodes (directly or not) loses its timer inputs, with a warning (`loops=0`, a replay
+    until stopped, keeps them). `timestamps`: "replay" maps t_sense onto the replay clock,
+    "recorded" keeps the recorded t_sense.
     """
     have = set(recorded)
     by_node = {n: [p for p in graph.outputs[n] if f"{n}/{p}" in have] for n in graph.nodes}
@@ -216,8 +245,10 @@ def replace_sources(
             if key in node:
                 new[key] = node[key]
         data["nodes"][i] = new
+    reach = _downstream(graph, targets)
+    if loops != 0:
+        _drop_timers_fed_by_replays(data, targets, reach, warnings)
     if speed == 0:
-        reach = _downstream(graph, targets)
         feedback = {(e.target_node, e.target_input) for e in graph.feedback_edges()}
         for node in data["nodes"]:
             if node["id"] in targets:

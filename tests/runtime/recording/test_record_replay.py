@@ -7,6 +7,9 @@ import asyncio
 import json
 import logging
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +90,7 @@ def test_record_writes_every_message_with_its_graph(original: Path) -> None:
 def test_replay_at_speed_zero_round_trip_is_bit_exact(original: Path, tmp_path: Path) -> None:
     again = tmp_path / "again.mcap"
     g = load_graph("roundtrip.yaml", text=GRAPH)
-    plan = replace_sources(g, original, list(read_overview(original).topics), speed=0)
+    plan = replace_sources(g, original, list(read_overview(original).topics), speed=0, timestamps="recorded")
     assert plan.replaced == ["cnt", "sine", "rich"] and not plan.warnings
     result = launch(add_recorder(plan.graph, again, topics=recordable_topics(plan.graph)))
     assert result.exit_code == 0, result.failures
@@ -183,8 +186,38 @@ def test_cli_record_info_replay(
     assert {t: v["messages"] for t, v in info["topics"].items()} == {"cnt/out": 40, "rich/out": 30}
     assert info["complete"] and info["compression"] == {"lz4": 1} and info["graph"]["overrides"]
     # the graph comes from the recording (with its --set overrides); the result is recorded again
-    assert cli("replay", "a.mcap", "--speed", "0", "--record", "b.mcap") == 0
+    assert cli("replay", "a.mcap", "--speed", "0", "--recorded-times", "--record", "b.mcap") == 0
     out = capsys.readouterr().out
     assert "replayed 70 messages from a.mcap into cnt, rich" in out
     assert recorded(Path("b.mcap"))["rich/out"] == recorded(Path("a.mcap"))["rich/out"]
     assert summarize("b.mcap").topics["relay/out"].messages == 40
+
+
+def test_replay_of_a_graph_with_a_timer_ends_with_the_recording(tmp_path: Path) -> None:
+    """examples/minimal.yaml: its monitor also ticks on a timer; the replay still ends by itself, and
+    retimed (the default) nothing is 'too late'."""
+    minimal = str(HERE.parents[2] / "examples" / "minimal.yaml")
+    exe = [sys.executable, "-m", "runtime.cli"]
+    env = {**os.environ, **ENV}
+    rec = subprocess.run(
+        [*exe, "record", minimal, "-o", "m.mcap", "--duration", "1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rec.returncode == 0, rec.stderr
+    rep = subprocess.run(  # the old code ran until Ctrl-C: the timeout fails it
+        [*exe, "replay", "m.mcap", "--speed", "0", "--stats-json", "s.json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rep.returncode == 0, rep.stderr
+    assert "timer input(s) tick dropped" in rep.stderr
+    view = json.loads((tmp_path / "s.json").read_text())["view"]
+    too_late = [int(n) for n in re.findall(r'"too_late": (\d+)', json.dumps(view))]
+    assert "replayed" in rep.stdout and too_late and not any(too_late)

@@ -126,3 +126,18 @@ def test_replacing_a_node_with_inputs_warns() -> None:
     plan = replace_sources(graph(), "r.mcap", ["relay/out"], replace=["relay"])
     assert plan.graph.nodes["relay"].uses == "replay.mcap" and not plan.graph.nodes["relay"].inputs
     assert any("inputs (in) are ignored" in w for w in plan.warnings)
+
+
+def test_replay_drops_timers_of_nodes_fed_only_by_replays_so_it_ends() -> None:
+    minimal = load_graph(Path(__file__).resolve().parents[3] / "examples" / "minimal.yaml")
+    plan = replace_sources(minimal, "r.mcap", ["sensor/value", "filter/y"], speed=0)
+    g = plan.graph
+    assert plan.replaced == ["sensor"]
+    assert set(g.nodes["monitor"].inputs) == {"raw"}  # timer/hz/10 would keep it running forever
+    assert g.params["sensor"].timestamps == "replay"  # retimed by default
+    assert any("node 'monitor': timer input(s) tick dropped" in w for w in plan.warnings)
+    # a node with a data input from a live source keeps its timer; so does a replay until stopped
+    assert "tick" in replace_sources(graph(), "r.mcap", ["cam/out"]).graph.nodes["sink"].inputs
+    assert (
+        "tick" in replace_sources(minimal, "r.mcap", ["sensor/value"], loops=0).graph.nodes["monitor"].inputs
+    )
