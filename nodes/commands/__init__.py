@@ -1,4 +1,4 @@
-"""Science CLI subcommands (train, quantize, hw, convert…), registered through the `edgeloop.commands` entry point.
+"""Science CLI subcommands (train, eval, quantize, hw, convert…), registered through the `edgeloop.commands` entry point.
 
 Each value names a function `register(subparsers) -> None` that adds one argparse subcommand and sets
 `func=handler` where `handler(args) -> int` returns the exit code.
@@ -13,4 +13,5 @@ COMMANDS: dict[str, str] = {
     "convert": "nodes.commands.convert:register",
     "train": "nodes.commands.train:register",
     "quantize": "nodes.commands.quantize:register",
+    "eval": "nodes.commands.eval:register",
 }
