@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -15,6 +15,8 @@ from nodes.builtin.pacing import Pacer
 from nodes.sensors.events import RecordingFormatError, sniff
 from nodes.sensors.imu import (
     ACTIVITIES,
+    GYRO_COLUMNS,
+    UNITS,
     ImuRecording,
     ImuStream,
     RateConfig,
@@ -32,17 +34,37 @@ from runtime.node import Params as NodeParams
 __all__ = ["ImuReplay", "SyntheticImuSource", "ImuRateController"]
 
 
-def _label_names(ctx: Context) -> list[str] | None:
-    """`label_names` as a list: given, or read from the model file it names (meta "label_names")."""
+class _ModelFacts:
+    """What the model file named by `label_names` expects of the stream (None where it does not say)."""
+
+    def __init__(self, file: str | None = None, meta: dict[str, Any] | None = None) -> None:
+        self.file = file
+        meta = meta or {}
+        har = meta.get("har_input")
+        mean = har.get("mean") if isinstance(har, dict) else None
+        self.channels: int | None = len(mean) if isinstance(mean, list) else None
+        pre = meta.get("pretrain")
+        rate = meta.get("rate_hz", pre.get("rate_hz") if isinstance(pre, dict) else None)
+        self.rate_hz: float | None = float(rate) if isinstance(rate, int | float) and rate > 0 else None
+
+
+def _label_names(ctx: Context) -> tuple[list[str] | None, _ModelFacts]:
+    """`label_names` as a list: given, or read from the model file it names (meta "label_names"), and
+    what that model file says of its input (sample channels, rate)."""
     names: list[str] | str | None = ctx.params.label_names
     if not isinstance(names, str):
-        return names
+        return names, _ModelFacts()
     with param_errors(ctx, "label_names"):  # a ModelFileError is a ValueError
         ck = load_checkpoint(names)
         found = ck.meta.get("label_names")
         if not found:
             raise ValueError(f"model file {names} has no 'label_names' meta; list the class names instead")
-    return [str(n) for n in found]
+    return [str(n) for n in found], _ModelFacts(names, ck.meta)
+
+
+def _apart(a: float, b: float) -> float:
+    """|a − b| relative to b."""
+    return abs(a - b) / b
 
 
 def _control_rate(ctx: Context, msg: Message) -> float | None:
@@ -59,7 +81,7 @@ def _control_rate(ctx: Context, msg: Message) -> float | None:
 
 
 class ImuReplay(Node):
-    """Replay an IMU CSV (`t_s,ax,ay,az,gx,gy,gz[,label]`) or the IMU stream of an AEDAT4 file.
+    """Replay an IMU CSV (`t_s,ax,ay,az[,gx,gy,gz][,label]`) or the IMU stream of an AEDAT4 file.
 
     Emits one float32 (6,) `sample` (ax, ay, az m/s²; gx, gy, gz rad/s) per time step, and its
     `label` (int, −1 unlabelled) when the file has labels. Label numbers come from the model that will
@@ -72,6 +94,12 @@ class ImuReplay(Node):
     length and a bad line fails only after every row before it was sent; `loop` re-reads it each
     pass unless it fit in one chunk. An AEDAT4 file's IMU stream is read whole at setup (a few
     thousand samples a minute) and replayed through the same stream.
+
+    An accelerometer-only CSV (`t_s,ax,ay,az[,label]`) replays with NaN gyro (one WARNING, counter
+    `no_gyro`); it fails at setup when `label_names` is a model file whose input has gyro channels.
+    When the recorded rate (mean over the first chunk) differs by more than 5 % from `rate_hz`, or
+    the rate emitted from the model file's training rate (meta "rate_hz"), one WARNING names both
+    rates (counter `rate_mismatch`).
     """
 
     inputs = ("rate_hz",)
@@ -95,9 +123,46 @@ class ImuReplay(Node):
         self.ctx = ctx
         self.rate_hz: float | None = ctx.params.rate_hz
         self.whole: ImuRecording | None = None  # the recording, when it is small enough to keep
-        self.label_names = _label_names(ctx)
+        self.label_names, model = _label_names(ctx)
         self.stream = self._open()  # reads the first chunk, so that a bad header fails at setup
         self.ran = False
+        self._check(self.stream, model)
+
+    def _check(self, stream: ImuStream, model: _ModelFacts) -> None:
+        """Accelerometer-only recordings and rate mismatches, judged on the first chunk."""
+        ctx, path = self.ctx, self.ctx.params.path
+        if not stream.has_gyro:
+            cols = ", ".join(f"'{c}' ({UNITS[c]})" for c in GYRO_COLUMNS)
+            if model.channels is not None and model.channels > 3:
+                self.stream.close()
+                raise RecordingError(
+                    f"node '{ctx.node_id}': {path} has no gyroscope columns {cols}, but the model "
+                    f"{model.file} (param label_names) takes {model.channels} channels (ax, ay, az m/s²; "
+                    "gx, gy, gz rad/s): replay a recording with a gyroscope, or use a model trained on "
+                    "accelerometer only (edgeloop train har makes 6-channel models)"
+                )
+            ctx.log.warning("%s has no gyroscope columns %s: sample's gx, gy, gz are NaN", path, cols)
+            ctx.counter("no_gyro")
+        recorded = stream.first_rate_hz
+        if recorded > 0 and self.rate_hz is not None and _apart(recorded, self.rate_hz) > 0.05:
+            ctx.log.warning(
+                "%s is recorded at %.4g Hz but rate_hz is %.4g Hz: resampled by linear interpolation",
+                path,
+                recorded,
+                self.rate_hz,
+            )
+            ctx.counter("rate_mismatch")
+        emitted = self.rate_hz or recorded
+        if model.rate_hz is not None and emitted > 0 and _apart(emitted, model.rate_hz) > 0.05:
+            ctx.log.warning(
+                "%s replays at %.4g Hz but the model %s was trained at %.4g Hz: set rate_hz: %.4g",
+                path,
+                emitted,
+                model.file,
+                model.rate_hz,
+                model.rate_hz,
+            )
+            ctx.counter("rate_mismatch")
 
     def _open(self) -> ImuStream:
         """A new pass over the recording, its first chunk read; file errors as `RecordingError`."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .adaptive import RateConfig, RateController, adaptive_rate_experiment
-from .csv_io import COLUMNS, iter_imu_csv, read_imu_csv, write_imu_csv
+from .csv_io import ACCEL_COLUMNS, COLUMNS, GYRO_COLUMNS, UNITS, iter_imu_csv, read_imu_csv, write_imu_csv
 from .recording import (
     ACTIVITIES,
     SAMPLE_COLUMNS,
@@ -18,6 +18,9 @@ from .windows import labelled_windows, make_windows, sliding_windows
 
 __all__ = [
     "COLUMNS",
+    "ACCEL_COLUMNS",
+    "GYRO_COLUMNS",
+    "UNITS",
     "SAMPLE_COLUMNS",
     "ImuRecording",
     "ImuStream",

@@ -1,6 +1,8 @@
-"""Read and write IMU CSV files: `t_s,ax,ay,az,gx,gy,gz[,label]` in s, m/s², rad/s.
+"""Read and write IMU CSV files: `t_s,ax,ay,az[,gx,gy,gz][,label]` in s, m/s², rad/s.
 
 The first line is the header; columns are found by name (order free, extra columns ignored).
+Gyroscope columns are all three or none: an accelerometer-only file reads with gyro NaN
+(`ImuRecording.has_gyro` False) and is written back without them.
 `label` holds an activity name or an integer class; empty means unlabelled (−1). Lines starting
 with `#` and blank lines are skipped. Every error names the file, the line and the column.
 """
@@ -18,11 +20,31 @@ from nodes.sensors.events.sniff import sniff
 
 from .recording import ACTIVITIES, ImuRecording, resample
 
-__all__ = ["COLUMNS", "iter_imu_csv", "read_imu_csv", "write_imu_csv", "resample"]
+__all__ = [
+    "COLUMNS",
+    "ACCEL_COLUMNS",
+    "GYRO_COLUMNS",
+    "UNITS",
+    "iter_imu_csv",
+    "read_imu_csv",
+    "write_imu_csv",
+    "resample",
+]
 
-#: Required columns and their units: time (s), accelerometer x/y/z (m/s²), gyroscope x/y/z (rad/s).
-COLUMNS = ("t_s", "ax", "ay", "az", "gx", "gy", "gz")
-_LAYOUT = "t_s,ax,ay,az,gx,gy,gz[,label] (s, m/s², rad/s)"
+#: Time and accelerometer columns, always required.
+ACCEL_COLUMNS = ("t_s", "ax", "ay", "az")
+#: Gyroscope columns: all three or none (accelerometer-only recordings).
+GYRO_COLUMNS = ("gx", "gy", "gz")
+#: Every sample column, in file order.
+COLUMNS = ACCEL_COLUMNS + GYRO_COLUMNS
+#: The unit of each column.
+UNITS = {"t_s": "s", "ax": "m/s²", "ay": "m/s²", "az": "m/s²", "gx": "rad/s", "gy": "rad/s", "gz": "rad/s"}
+_LAYOUT = "t_s,ax,ay,az[,gx,gy,gz][,label] (t_s in s, ax/ay/az in m/s², gx/gy/gz in rad/s)"
+
+
+def _named(cols: Sequence[str]) -> str:
+    """`'ax' (m/s²), 'gz' (rad/s)`: columns with their units, for messages."""
+    return ", ".join(f"{c!r} ({UNITS[c]})" for c in cols)
 
 
 def iter_imu_csv(
@@ -56,16 +78,20 @@ def iter_imu_csv(
                 break
         if header is None:
             raise RecordingFormatError(f"{p}: empty file; expected a header line {_LAYOUT}")
-        missing = [c for c in COLUMNS if c not in header]
+        missing = [c for c in ACCEL_COLUMNS if c not in header]
+        gyro_missing = [c for c in GYRO_COLUMNS if c not in header]
+        if 0 < len(gyro_missing) < len(GYRO_COLUMNS):
+            missing += gyro_missing  # a partial gyroscope is a broken header, not an accel-only file
         if missing:
             raise RecordingFormatError(
                 f"{p}:{reader.line_num}: missing column{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(repr(m) for m in missing)} (header has: {', '.join(header)}; expected {_LAYOUT})"
+                f"{_named(missing)} (header has: {', '.join(header)}; expected {_LAYOUT})"
             )
-        cols = [header.index(c) for c in COLUMNS]
+        names_read = COLUMNS if not gyro_missing else ACCEL_COLUMNS
+        cols = [header.index(c) for c in names_read]
         lab_col = header.index("label") if "label" in header else None
         need = max(cols + ([lab_col] if lab_col is not None else [])) + 1
-        part = _Part(p, names, lab_col is not None)
+        part = _Part(p, names, lab_col is not None, names_read)
         for row in reader:
             if not row or (len(row) == 1 and not row[0].strip()) or row[0].lstrip().startswith("#"):
                 continue
@@ -115,8 +141,8 @@ def _known(names: list[str]) -> str:
 class _Part:
     """The rows read since the last chunk, checked and turned into an `ImuRecording` on `flush`."""
 
-    def __init__(self, p: Path, names: list[str], labelled: bool) -> None:
-        self.p, self.names, self.labelled = p, names, labelled
+    def __init__(self, p: Path, names: list[str], labelled: bool, columns: tuple[str, ...]) -> None:
+        self.p, self.names, self.labelled, self.columns = p, names, labelled, columns
         self.rows: list[list[str]] = []
         self.lines: list[int] = []
         self.labels: list[int] = []
@@ -131,7 +157,7 @@ class _Part:
         """Yield the good rows as one chunk (if any), then raise for the first bad one (if any)."""
         rows, lines, labels = self.rows, self.lines, self.labels
         self.rows, self.lines, self.labels = [], [], []
-        data, error = _parse(rows, lines, self.p)
+        data, error = _parse(rows, lines, self.p, self.columns)
         t = data[:, 0]
         bad = np.flatnonzero(np.diff(np.concatenate([[self.t_last], t])) <= 0)
         if len(bad):
@@ -142,10 +168,11 @@ class _Part:
             )
             data, t = data[:i], t[:i]
         if len(data):
+            gyro = data[:, 4:7].copy() if data.shape[1] == 7 else np.full((len(data), 3), np.nan)
             yield ImuRecording(
                 t.copy(),
                 data[:, 1:4].copy(),
-                data[:, 4:7].copy(),
+                gyro,
                 np.array(labels[: len(data)], np.int64) if self.labelled else None,
                 tuple(self.names),
             )
@@ -155,12 +182,13 @@ class _Part:
 
 
 def _parse(
-    rows: list[list[str]], lines: list[int], p: Path
+    rows: list[list[str]], lines: list[int], p: Path, columns: tuple[str, ...]
 ) -> tuple[np.ndarray, RecordingFormatError | None]:
-    """float64 (n, 7) of the rows up to the first one with a value that is not a finite number, and
-    the error naming that row's line and column (None if every row is good)."""
+    """float64 (n, len(columns)) of the rows up to the first one with a value that is not a finite
+    number, and the error naming that row's line and column (None if every row is good)."""
+    k = len(columns)
     try:
-        data = np.array(rows, dtype=np.float64).reshape(len(rows), len(COLUMNS))
+        data = np.array(rows, dtype=np.float64).reshape(len(rows), k)
         if np.isfinite(data).all():
             return data, None
     except ValueError:
@@ -168,19 +196,20 @@ def _parse(
     good: list[list[float]] = []  # slow path, only to find and name the culprit
     for row, line in zip(rows, lines, strict=True):
         values: list[float] = []
-        for name, value in zip(COLUMNS, row, strict=True):
+        for name, value in zip(columns, row, strict=True):
             try:
                 x = float(value)
             except ValueError:
                 x = np.nan
             if not np.isfinite(x):
                 error = RecordingFormatError(
-                    f"{p}:{line}: column '{name}': {value.strip()!r} is not a finite number ({_LAYOUT})"
+                    f"{p}:{line}: column '{name}': {value.strip()!r} is not a finite number "
+                    f"in {UNITS[name]} ({_LAYOUT})"
                 )
-                return np.array(good, np.float64).reshape(len(good), len(COLUMNS)), error
+                return np.array(good, np.float64).reshape(len(good), k), error
             values.append(x)
         good.append(values)
-    return np.array(good, np.float64).reshape(len(good), len(COLUMNS)), None
+    return np.array(good, np.float64).reshape(len(good), k), None
 
 
 def read_imu_csv(
@@ -194,11 +223,13 @@ def read_imu_csv(
 
 
 def write_imu_csv(path: str | Path, rec: ImuRecording, *, precision: int = 6) -> None:
-    """Write `rec` as `t_s,ax,ay,az,gx,gy,gz[,label]`; labels as names when `rec.label_names` covers them."""
+    """Write `rec` as `t_s,ax,ay,az,gx,gy,gz[,label]` (no gx,gy,gz when `not rec.has_gyro`); labels as
+    names when `rec.label_names` covers them."""
     p = Path(path)
-    data = np.concatenate([rec.t_s[:, None], rec.accel, rec.gyro], axis=1)
+    parts = [rec.t_s[:, None], rec.accel] + ([rec.gyro] if rec.has_gyro else [])
+    data = np.concatenate(parts, axis=1)
     fmt = f"%.{precision}f"
-    header = ",".join(COLUMNS)
+    header = ",".join(COLUMNS if rec.has_gyro else ACCEL_COLUMNS)
     with p.open("w", encoding="utf-8", newline="") as f:
         if rec.labels is None:
             f.write(header + "\n")

@@ -29,8 +29,8 @@ SAMPLE_COLUMNS = ("ax", "ay", "az", "gx", "gy", "gz")
 @dataclass
 class ImuRecording:
     """IMU samples: t_s float64 (N,) seconds, strictly increasing; accel float64 (N, 3) m/s² (specific
-    force: +9.81 along "up" at rest); gyro float64 (N, 3) rad/s; labels int64 (N,) or None, −1 where
-    unlabelled, indexing `label_names`."""
+    force: +9.81 along "up" at rest); gyro float64 (N, 3) rad/s, all NaN for an accelerometer-only
+    recording (`has_gyro` False); labels int64 (N,) or None, −1 where unlabelled, indexing `label_names`."""
 
     t_s: np.ndarray
     accel: np.ndarray
@@ -52,12 +52,17 @@ class ImuRecording:
         return len(self.t_s)
 
     @property
+    def has_gyro(self) -> bool:
+        """False for an accelerometer-only recording (gyro all NaN); True when empty."""
+        return not (len(self) and bool(np.isnan(self.gyro).all()))
+
+    @property
     def rate_hz(self) -> float:
         """Mean sample rate (0 for fewer than two samples)."""
         return float((len(self) - 1) / (self.t_s[-1] - self.t_s[0])) if len(self) > 1 else 0.0
 
     def samples(self) -> np.ndarray:
-        """float32 (N, 6): ax, ay, az, gx, gy, gz."""
+        """float32 (N, 6): ax, ay, az, gx, gy, gz (NaN gyro columns when not `has_gyro`)."""
         return np.concatenate([self.accel, self.gyro], axis=1).astype(np.float32)
 
     def slice(self, start: int, stop: int) -> ImuRecording:
@@ -140,6 +145,8 @@ class ImuStream:
         self.count = len(first)  # samples read so far
         self.t_first_s = float(first.t_s[0])
         self.t_last_s = float(first.t_s[-1])
+        self.first_rate_hz = first.rate_hz  # the recorded rate, as far as the first chunk tells
+        self.has_gyro = first.has_gyro
 
     def take(self, after_s: float, rate_hz: float | None) -> ImuRecording | None:
         """The next samples later than `after_s` at `rate_hz` (None: as recorded), at most about one

@@ -11,6 +11,12 @@ from .recording import ImuRecording
 
 __all__ = ["sliding_windows", "make_windows", "labelled_windows"]
 
+_NO_GYRO = (
+    "accelerometer-only (no gyroscope columns gx, gy, gz in rad/s); windows are 6-channel "
+    "(ax, ay, az m/s²; gx, gy, gz rad/s) and training on accelerometer-only data is not supported: "
+    "use recordings with a gyroscope, or leave this one out"
+)
+
 
 def sliding_windows(x: np.ndarray, size: int, hop: int) -> np.ndarray:
     """Windows of `size` samples every `hop` along axis 0: a read-only view (n, size, ...), no copy."""
@@ -37,6 +43,8 @@ def make_windows(
     if isinstance(data, ImuRecording):
         if data.labels is None:
             raise ValueError("make_windows: the recording has no labels")
+        if not data.has_gyro:
+            raise ValueError(f"make_windows: {_NO_GYRO}")
         x, y = data.samples(), data.labels
     else:
         x, y = np.asarray(data[0], np.float32), np.asarray(data[1], np.int64)
@@ -62,6 +70,9 @@ def labelled_windows(
     (X float32 (n, size, 6), y int64 (n,)); empty arrays of the right shape when nothing qualifies,
     so training and calibration code need no special case for an empty data set.
     """
+    for i, r in enumerate(recordings):
+        if not r.has_gyro:
+            raise ValueError(f"labelled_windows: recording {i + 1} of {len(recordings)}: {_NO_GYRO}")
     parts = [make_windows(r, size, hop, "pure") for r in recordings if r.labels is not None]
     parts = [p for p in parts if len(p[0])]
     if not parts:

@@ -14,6 +14,7 @@ from nodes.sensors.imu import (
     ImuStream,
     SyntheticImu,
     iter_imu_csv,
+    labelled_windows,
     make_windows,
     read_aedat_imu,
     read_imu_csv,
@@ -295,3 +296,48 @@ def test_write_synthetic_dataset(tmp_path: Path) -> None:
         tmp_path / "again", n_subjects=1, minutes_per_subject=0.5, rate_hz=25, seed=1
     )
     assert again[0].read_text() == paths[0].read_text()
+
+
+def test_accelerometer_only_csv_reads_with_nan_gyro_and_writes_back(tmp_path: Path) -> None:
+    path = tmp_path / "acc.csv"
+    path.write_text("t_s,ax,ay,az,label\n0,1,2,9.8,walking\n0.02,1,2,9.7,walking\n0.04,1,2,9.6,\n")
+    rec = read_imu_csv(path)
+    assert not rec.has_gyro and rec.gyro.shape == (3, 3) and np.isnan(rec.gyro).all()
+    assert rec.accel[:, 2].tolist() == [9.8, 9.7, 9.6] and rec.labels is not None
+    assert rec.labels.tolist() == [0, 0, -1]
+    assert not resample(rec, 100.0).has_gyro
+    write_imu_csv(tmp_path / "back.csv", rec)
+    assert (tmp_path / "back.csv").read_text().splitlines()[0] == "t_s,ax,ay,az,label"
+    back = read_imu_csv(tmp_path / "back.csv")
+    assert np.allclose(back.accel, rec.accel) and not back.has_gyro
+    assert read_imu_csv(tmp_path / "back.csv").samples().shape == (3, 6)
+    assert SyntheticImu([("walking", 1)], subject_seed=0).recording().has_gyro
+
+
+def test_csv_errors_state_units(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("t_s,ax,ay,az,gx\n0,1,2,3,4\n")  # a partial gyroscope is an error, not accel-only
+    with pytest.raises(
+        RecordingFormatError,
+        match=r"x\.csv:1: missing columns 'gy' \(rad/s\), 'gz' \(rad/s\) .*t_s in s, ax/ay/az in m/s²",
+    ):
+        read_imu_csv(path)
+    path.write_text("t_s,ay,az\n0,1,2\n")
+    with pytest.raises(RecordingFormatError, match=r"missing column 'ax' \(m/s²\)"):
+        read_imu_csv(path)
+    path.write_text("t_s,ax,ay,az\n0,1,2,abc\n")
+    with pytest.raises(
+        RecordingFormatError, match=r"x\.csv:2: column 'az': 'abc' is not a finite number in m/s²"
+    ):
+        read_imu_csv(path)
+
+
+def test_windows_refuse_accelerometer_only_recordings(tmp_path: Path) -> None:
+    rec = SyntheticImu([("walking", 4)], subject_seed=0).recording()
+    acc = ImuRecording(rec.t_s, rec.accel, np.full_like(rec.gyro, np.nan), rec.labels, rec.label_names)
+    with pytest.raises(
+        ValueError, match=r"make_windows: accelerometer-only .*gx, gy, gz in rad/s.*not supported"
+    ):
+        make_windows(acc, 64, 32)
+    with pytest.raises(ValueError, match=r"labelled_windows: recording 2 of 2: accelerometer-only"):
+        labelled_windows([rec, acc], 64, 32)
