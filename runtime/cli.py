@@ -46,70 +46,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _cmd_top(args: argparse.Namespace) -> int:
-    import time
-
-    from rich.console import Console
-    from rich.live import Live
-
-    from .observe import TelemetryClient, find_run, render_top
-
-    client = TelemetryClient(find_run(args.name))
-    try:
-        prev, t_prev = client.next(), time.monotonic()
-        if args.once:
-            view = client.next()
-            Console(width=160).print(render_top(view, prev, time.monotonic() - t_prev))
-            return 0
-        with Live(render_top(prev), refresh_per_second=4, screen=False) as live:
-            while True:
-                time.sleep(args.interval)
-                view = client.next()
-                now = time.monotonic()
-                live.update(render_top(view, prev, now - t_prev))
-                prev, t_prev = view, now
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        client.close()
-
-
-def _cmd_topic(args: argparse.Namespace) -> int:
-    from .observe import echo, find_run, hz
-
-    run = find_run(args.run_name)
-    if args.topic_cmd == "hz":
-        r = hz(run, args.topic, window_s=args.window, timeout_s=args.timeout)
-        print(
-            f"{args.topic}: {r['rate_hz']:.2f} Hz over {r['n']} messages, period std {r['period_std_ms']:.3f} ms, "
-            f"{r['gaps']} lost (sequence gaps)"
-        )
-        return 0
-    try:
-        for msg in echo(run, args.topic, count=args.count, timeout_s=args.timeout):
-            print(
-                f"seq={msg.seq} t_sense={msg.t_sense_ns} origin={msg.origin} payload={_summarise(msg.payload)}",
-                flush=True,
-            )
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-def _summarise(payload: Any) -> str:
-    import numpy as np
-
-    if isinstance(payload, np.ndarray):
-        head = np.array2string(payload.ravel()[:4], precision=4, separator=", ")
-        return f"array(dtype={payload.dtype}, shape={list(payload.shape)}, head={head})"
-    if isinstance(payload, dict):
-        return "{" + ", ".join(f"{k}: {_summarise(v)}" for k, v in payload.items()) + "}"
-    if isinstance(payload, list) and len(payload) > 8:
-        return f"[{', '.join(map(_summarise, payload[:8]))}, … ({len(payload)} items)]"
-    text = repr(payload)
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
 def _cmd_check(args: argparse.Namespace) -> int:
     from .graph import load_graph
 
@@ -149,8 +85,8 @@ def _cmd_nodes(args: argparse.Namespace) -> int:
     from .registry import catalogue, resolve_node
 
     table = Table(title="edgeloop nodes")
-    for col in ("name", "inputs", "outputs", "parameters"):
-        table.add_column(col)
+    for col in ("name", "inputs", "outputs", "parameters", "description"):
+        table.add_column(col, overflow="fold")  # long names wrap, never end in `…`
     rows: list[dict[str, Any]] = []
     for name in catalogue():
         if args.filter and args.filter not in name:
@@ -158,13 +94,9 @@ def _cmd_nodes(args: argparse.Namespace) -> int:
         try:
             cls = resolve_node(name)
         except GraphError as exc:
-            table.add_row(name, "", "", f"[red]unavailable: {exc}[/]")
+            table.add_row(name, "", "", f"[red]unavailable: {exc}[/]", "")
             continue
-        params = []
-        for pname, field in cls.Params.model_fields.items():
-            ann = getattr(field.annotation, "__name__", str(field.annotation)).replace("typing.", "")
-            default = "" if field.is_required() else f"={field.default!r}"
-            params.append(f"{pname}: {ann}{default}")
+        params = [_param_text(pname, field) for pname, field in cls.Params.model_fields.items()]
         inputs = "any" if cls.dynamic_inputs else ", ".join(cls.inputs)
         rows.append(
             {
@@ -173,15 +105,26 @@ def _cmd_nodes(args: argparse.Namespace) -> int:
                 "dynamic_inputs": cls.dynamic_inputs,
                 "outputs": list(cls.outputs),
                 "params": cls.Params.model_json_schema(),
-                "doc": (cls.__doc__ or "").strip().split("\n")[0],
+                "doc": " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split()),
             }
         )
-        table.add_row(name, inputs, ", ".join(cls.outputs), "\n".join(params))
+        table.add_row(name, inputs, ", ".join(cls.outputs), "\n".join(params), rows[-1]["doc"])
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
         Console().print(table)
     return 0
+
+
+def _param_text(name: str, field: Any) -> str:
+    """`rate_hz: float = 100.0`, or `path: str (required)`; a default made by a factory shows its value."""
+    from rich.markup import escape
+
+    a = field.annotation
+    ann = a.__name__ if isinstance(a, type) else str(a).replace("typing.", "")  # list[int], Literal[…]
+    if field.is_required():
+        return escape(f"{name}: {ann} (required)")
+    return escape(f"{name}: {ann} = {field.get_default(call_default_factory=True)!r}")
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -287,21 +230,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "(default: the local address that routes to the first remote host)",
     )
     sp.set_defaults(func=_cmd_run)
-    sp = sub.add_parser("top", help="live view of a running graph: nodes, edges, sensor→action latency")
-    sp.add_argument("name", nargs="?", help="graph name (default: the newest run)")
-    sp.add_argument("--once", action="store_true", help="print one snapshot and exit")
-    sp.add_argument("--interval", type=float, default=1.0, metavar="S")
-    sp.set_defaults(func=_cmd_top)
-    sp = sub.add_parser("topic", help="look at one output of a running graph")
-    tsub = sp.add_subparsers(dest="topic_cmd", metavar="ACTION", required=True)
-    for action, help_ in (("echo", "print messages as they are emitted"), ("hz", "measure the rate")):
-        tp = tsub.add_parser(action, help=help_)
-        tp.add_argument("topic", metavar="NODE/PORT")
-        tp.add_argument("--graph", dest="run_name", help="graph name (default: the newest run)")
-        tp.add_argument("-n", "--count", type=int, default=None, help="stop after N messages (echo)")
-        tp.add_argument("--window", type=float, default=2.0, metavar="S", help="measuring window (hz)")
-        tp.add_argument("--timeout", type=float, default=10.0, metavar="S")
-        tp.set_defaults(func=_cmd_topic)
+    from .cli_runs import register as register_runs  # list, top, topic
+
+    register_runs(sub)
     graph_cmd("check", "validate a graph file (nothing is started)").set_defaults(func=_cmd_check)
     sp = graph_cmd("graph", "draw a graph as Mermaid, Graphviz DOT or PNG")
     sp.add_argument("--format", choices=("mermaid", "dot", "png"), default="mermaid")

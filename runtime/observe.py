@@ -17,11 +17,14 @@ from .codec import EOS, decode
 from .errors import CodecError, EdgeloopError, TransportError
 from .graph import Graph
 from .qos import LatencyReservoir
+from .stats import format_latency_us
 from .wiring import Wiring
 
 __all__ = [
     "runs_dir",
     "write_run_file",
+    "list_runs",
+    "run_id",
     "find_run",
     "TelemetryClient",
     "render_top",
@@ -41,7 +44,7 @@ def runs_dir() -> Path:
     return p
 
 
-def write_run_file(graph: Graph, wiring: Wiring) -> Path:
+def write_run_file(graph: Graph, wiring: Wiring, *, metrics_port: int | None = None) -> Path:
     info = {
         "name": graph.spec.name,
         "pid": os.getpid(),
@@ -49,6 +52,7 @@ def write_run_file(graph: Graph, wiring: Wiring) -> Path:
         "started": time.time(),
         "telemetry": wiring.telemetry,
         "tap": wiring.tap,
+        "metrics": f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None,
         "node_agent": {n.id: graph.agent_of(n.id) for n in graph.spec.nodes},
         "outputs": graph.outputs,
     }
@@ -67,25 +71,58 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def find_run(name: str | None = None) -> dict[str, Any]:
-    """The newest live run (with graph `name`, if given); stale files of dead runs are removed."""
+def _started_after(pid: int, t: float) -> bool:
+    """Whether process `pid` started after time `t` (its number was reused); False where /proc cannot say."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        btime = next(
+            int(ln.split()[1])
+            for ln in Path("/proc/stat").read_text().splitlines()
+            if ln.startswith("btime ")
+        )
+        return btime + ticks / os.sysconf("SC_CLK_TCK") > t + 2.0  # /proc/stat's btime is whole seconds
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+
+
+def list_runs() -> list[dict[str, Any]]:
+    """The runs whose launcher is alive, oldest first, each with its `run_file` and owner `uid`. The file
+    of a launcher that is gone (no such pid, or the pid now names a younger process) is removed."""
     runs = []
     for f in runs_dir().glob("*.json"):
         try:
             info = json.loads(f.read_text())
-        except (OSError, ValueError):
+            pid, started, uid = int(info["pid"]), float(info["started"]), f.stat().st_uid
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # being written, or not ours to judge: ignored, kept
+        if not _alive(pid) or _started_after(pid, started):
+            try:
+                f.unlink(missing_ok=True)
+            except OSError:
+                pass  # another user's file in a shared directory
             continue
-        if not _alive(int(info.get("pid", 0))):
-            f.unlink(missing_ok=True)
-            continue
-        if name is None or info.get("name") == name:
-            runs.append(info)
+        runs.append({**info, "run_file": str(f), "uid": uid})
+    return sorted(runs, key=lambda r: float(r["started"]))
+
+
+def run_id(run: dict[str, Any]) -> str:
+    """`NAME-PID`, the stem of the run file: unique among running graphs."""
+    return f"{run['name']}-{run['pid']}"
+
+
+def find_run(selector: str | None = None) -> dict[str, Any]:
+    """The newest live run that `selector` names (a graph name, a launcher pid or `NAME-PID`; any if None)."""
+    running = list_runs()
+    runs = [r for r in running if selector is None or selector in (r["name"], str(r["pid"]), run_id(r))]
     if not runs:
-        which = f"named '{name}' " if name else ""
+        which = f"'{selector}' " if selector else ""
+        known = f" (running: {', '.join(run_id(r) for r in running)})" if running else ""
         raise EdgeloopError(
-            f"no running graph {which}found in {runs_dir()}: start one with `edgeloop run GRAPH.yaml`"
+            f"no running graph {which}found in {runs_dir()}{known}: start one with "
+            "`edgeloop run GRAPH.yaml`, or pick a running one with --run NAME|PID (see `edgeloop list`)"
         )
-    return max(runs, key=lambda r: r["started"])
+    return runs[-1]
 
 
 class TelemetryClient:
@@ -136,7 +173,7 @@ def render_top(view: dict[str, Any], prev: dict[str, Any] | None = None, dt: flo
             f"{busy:.0f}",
         )
     edges = Table(expand=True)
-    for c in ("edge", "rate Hz", "p50 µs", "p99 µs", "queue", "dropped"):
+    for c in ("edge", "rate Hz", "latency p50", "p99", "queue", "dropped"):
         edges.add_column(c, justify="left" if c == "edge" else "right")
     pedges = (prev or {}).get("edges", {})
     for name, e in sorted(view.get("edges", {}).items()):
@@ -145,23 +182,23 @@ def render_top(view: dict[str, Any], prev: dict[str, Any] | None = None, dt: flo
         edges.add_row(
             name,
             f"{rate:.1f}",
-            f"{e['latency']['p50_us']:.0f}",
-            f"{e['latency']['p99_us']:.0f}",
+            format_latency_us(e["latency"]["p50_us"]),
+            format_latency_us(e["latency"]["p99_us"]),
             str(e["queue_depth"]),
             str(e["dropped"]),
         )
     parts: list[Any] = [nodes, edges]
     if view.get("paths"):
         paths = Table(title="sensor → action", expand=True)
-        for c in ("path", "count", "p50 µs", "p99 µs", "max µs", "late", "too late"):
+        for c in ("path", "count", "latency p50", "p99", "max", "late", "too late"):
             paths.add_column(c, justify="left" if c == "path" else "right")
         for k, p in sorted(view["paths"].items()):
             paths.add_row(
                 k,
                 str(p["count"]),
-                f"{p['p50_us']:.0f}",
-                f"{p['p99_us']:.0f}",
-                f"{p['max_us']:.0f}",
+                format_latency_us(p["p50_us"]),
+                format_latency_us(p["p99_us"]),
+                format_latency_us(p["max_us"]),
                 str(p["late"]),
                 str(p["too_late"]),
             )
@@ -237,6 +274,34 @@ def hz(
     }
 
 
+def _path_metrics(paths: dict[str, Any]) -> list[Any]:
+    """Per sensor→action path (`origin → node/input`): messages, latency p50/p99/max, and where the graph
+    has a deadline, late and too-late messages and the deadline."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    count = CounterMetricFamily(
+        "edgeloop_path_messages", "messages that reached the path's end", labels=["path"]
+    )
+    lat = GaugeMetricFamily(
+        "edgeloop_path_latency_seconds",
+        "sensor to action latency (quantile 1 is the maximum)",
+        labels=["path", "quantile"],
+    )
+    late = CounterMetricFamily("edgeloop_path_late", "messages later than deadline_ms", labels=["path"])
+    too = CounterMetricFamily("edgeloop_path_too_late", "messages later than too_late_ms", labels=["path"])
+    dl = GaugeMetricFamily("edgeloop_path_deadline_seconds", "the graph's deadline_ms", labels=["path"])
+    for k, p in paths.items():
+        count.add_metric([k], p["count"])
+        for q, key in (("0.5", "p50_us"), ("0.99", "p99_us"), ("1", "max_us")):
+            if p[key] == p[key]:  # NaN (no sample yet, or clock: sim) is left out
+                lat.add_metric([k, q], p[key] / 1e6)
+        if p.get("deadline_ms") is not None:
+            late.add_metric([k], p["late"])
+            too.add_metric([k], p["too_late"])
+            dl.add_metric([k], p["deadline_ms"] / 1e3)
+    return [count, lat, late, too, dl]
+
+
 def start_metrics_server(port: int, view: Callable[[], dict[str, Any]]) -> Any:
     """Serve Prometheus metrics (counters, gauges, latency histograms) on 127.0.0.1:`port`."""
     from prometheus_client import CollectorRegistry, start_http_server
@@ -274,6 +339,7 @@ def start_metrics_server(port: int, view: Callable[[], dict[str, Any]]) -> Any:
             for a, s in v.get("agents", {}).items():
                 rss.add_metric([a], s.get("rss", 0))
             yield from (recv, drop, depth, hist, rss)
+            yield from _path_metrics(v.get("paths", {}))
 
     registry = CollectorRegistry()
     registry.register(_Collector())

@@ -6,7 +6,7 @@ from typing import Any
 
 from .qos import EdgeStats, LatencyReservoir
 
-__all__ = ["edge_summary", "merge_snapshots", "summary_rows", "print_summary"]
+__all__ = ["edge_summary", "merge_snapshots", "summary_rows", "print_summary", "format_latency_us"]
 
 
 def _pcts(r: LatencyReservoir) -> dict[str, float]:
@@ -69,25 +69,17 @@ def print_summary(view: dict[str, Any], duration_s: float, *, title: str = "edge
     from rich.table import Table
 
     t = Table(title=f"{title} ({duration_s:.2f} s)")
-    for col in (
-        "edge",
-        "sent",
-        "received",
-        "dropped",
-        "rate Hz",
-        "latency p50 µs",
-        "p99 µs",
-        "sense→here p99 µs",
-    ):
+    for col in ("edge", "sent", "received", "dropped", "rate Hz", "latency p50", "p99", "sense→here p99"):
         t.add_column(col, justify="left" if col == "edge" else "right")
-    f: Any = lambda v: "-" if v is None or v != v else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}")  # noqa: E731
+    f = format_latency_us
     for r in summary_rows(view, duration_s):
+        rate = r["rate_hz"]
         t.add_row(
             r["edge"],
             "-" if r["sent"] is None else f"{r['sent']:,}",
             f"{r['received']:,}",
             f"{r['dropped']:,}",
-            f(r["rate_hz"]),
+            "-" if rate != rate else (f"{rate:,.0f}" if abs(rate) >= 100 else f"{rate:.1f}"),
             f(r["p50_us"]),
             f(r["p99_us"]),
             f(r["e2e_p99_us"]),
@@ -98,7 +90,7 @@ def print_summary(view: dict[str, Any], duration_s: float, *, title: str = "edge
     console.print(t)
     if view.get("paths"):
         pt = Table(title="sensor → action latency")
-        for col in ("path", "count", "p50 µs", "p99 µs", "max µs", "late", "too late"):
+        for col in ("path", "count", "latency p50", "p99", "max", "late", "too late"):
             pt.add_column(col, justify="left" if col == "path" else "right")
         for k, p in sorted(view["paths"].items()):
             dl = p.get("deadline_ms")
@@ -138,3 +130,16 @@ def _metric(v: Any) -> str:
     if float(v).is_integer() and abs(v) < 1e15:
         return f"{int(v):,}"
     return f"{v:.3g}"
+
+
+def format_latency_us(us: float | None) -> str:
+    """A latency in µs with the unit that suits it: `812 µs`, `1.25 ms`, `39.2 s`; `-` for none or NaN."""
+    if us is None or us != us:
+        return "-"
+    unit, x = "s", us / 1e6
+    if abs(us) < 999.5:  # what would round to 1000 takes the next unit
+        unit, x = "µs", us
+    elif abs(us) < 999_500:
+        unit, x = "ms", us / 1e3
+    digits = 0 if abs(x) >= 99.95 else (1 if abs(x) >= 9.995 else 2)
+    return f"{x:.{digits}f} {unit}"

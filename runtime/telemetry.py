@@ -44,7 +44,7 @@ class StatsPublisher:
         self._pub.setsockopt(zmq.LINGER, 0)
         self._pub.setsockopt(zmq.SNDHWM, 10)
         self._pub.bind(wiring.telemetry)
-        self.run_file = write_run_file(self.graph, _tool_wiring(wiring))
+        self.run_file = write_run_file(self.graph, _tool_wiring(wiring), metrics_port=self.metrics_port)
         if self.metrics_port:
             self._exporter = start_metrics_server(self.metrics_port, self.view)
 

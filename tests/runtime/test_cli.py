@@ -93,3 +93,20 @@ nodes:
     assert time.monotonic() - t0 < 3.0
     assert proc.returncode == 1, out[-3000:]  # a killed agent is a failure, reported as such
     assert "killed" in out
+
+
+def test_nodes_table_says_required_and_wraps_instead_of_truncating() -> None:
+    env = {**os.environ, "COLUMNS": "80"}
+    out = subprocess.run(
+        [*EDGELOOP, "nodes", "adapt.none"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
+    ).stdout
+    assert "PydanticUndefined" not in out and "…" not in out  # was `dict=PydanticUnd…`, `drift_s_per_wind…`
+    cells = [ln.split("│") for ln in out.splitlines() if ln.startswith("│")]
+    flat = "".join(c[4].replace(" ", "") for c in cells)  # the parameters column, its wrapped lines rejoined
+    assert "pretrain_options:dict[str,Any]={}" in flat and "drift_s_per_window:float=0.0" in flat
+    assert "pretrain:Union[Literal['synthetic'],list[str],NoneType]='synthetic'" in flat
+    assert "(the baseline)." in " ".join(c[5].strip() for c in cells)  # the description, wrapped
+    record = subprocess.run(
+        [*EDGELOOP, "nodes", "record.mcap"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
+    ).stdout
+    assert "path: str (required)" in record

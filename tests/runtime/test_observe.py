@@ -18,6 +18,7 @@ import pytest
 from runtime.errors import EdgeloopError
 from runtime.graph import load_graph
 from runtime.launcher import Launcher
+from runtime.observe import start_metrics_server
 from runtime.render import to_png
 from runtime.wiring import free_tcp_port
 
@@ -70,7 +71,20 @@ def cli(env: dict[str, str], *args: str, timeout: float = 30) -> str:
 
 
 def test_top_and_topic_attach_to_a_running_graph(running_graph: dict[str, str]) -> None:
-    out = cli(running_graph, "top", "--once")
+    top = subprocess.run(
+        [*EDGELOOP, "top", "--once", "--run", "watched"],
+        cwd=ROOT,
+        env=running_graph,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert top.returncode == 0, top.stderr
+    assert top.stderr.startswith("attached to run watched-")  # on stderr: stdout stays the table
+    assert "g.yaml, pid " in top.stderr and "runs running" not in top.stderr  # the only run
+    listed = cli(running_graph, "list").splitlines()
+    assert len(listed) == 1 and listed[0].startswith("watched-") and "agents a, b" in listed[0]
+    out = top.stdout
     for name in ("src", "relay", "sink", "src/out -> relay/in", "relay/out -> sink/in", "src/out → sink/in"):
         assert name in out
     out = cli(running_graph, "topic", "echo", "relay/out", "-n", "3")
@@ -155,3 +169,32 @@ def test_top_without_a_run_says_how_to_start_one(tmp_path: Path) -> None:
     )
     assert p.returncode == 1
     assert "edgeloop run GRAPH.yaml" in p.stderr
+
+
+def test_prometheus_exports_sensor_to_action_paths() -> None:
+    port = free_tcp_port()
+    path = {"count": 40, "late": 7, "too_late": 2, "p50_us": 1500.0, "p99_us": 9000.0, "max_us": 12000.0}
+    view = {
+        "edges": {},
+        "agents": {},
+        "paths": {
+            "src/out → act/cmd": {**path, "deadline_ms": 10.0},
+            "src/out → log/in": {**path, "deadline_ms": None, "p99_us": float("nan")},
+        },
+    }
+    server = start_metrics_server(port, lambda: view)
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        server.shutdown()
+    act = 'path="src/out → act/cmd"'
+    assert f"edgeloop_path_messages_total{{{act}}} 40.0" in text
+    assert f'edgeloop_path_latency_seconds{{{act},quantile="0.5"}} 0.0015' in text
+    assert f'edgeloop_path_latency_seconds{{{act},quantile="1"}} 0.012' in text
+    assert f"edgeloop_path_late_total{{{act}}} 7.0" in text
+    assert f"edgeloop_path_too_late_total{{{act}}} 2.0" in text
+    assert f"edgeloop_path_deadline_seconds{{{act}}} 0.01" in text
+    log = 'path="src/out → log/in"'
+    assert f"edgeloop_path_messages_total{{{log}}} 40.0" in text
+    assert f'edgeloop_path_latency_seconds{{{log},quantile="0.99"}}' not in text  # NaN: no sample
+    assert f"edgeloop_path_late_total{{{log}}}" not in text  # no deadline, nothing is late
