@@ -10,13 +10,14 @@ from models.train import TrainConfig, fit, predict_logits
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    # validation labels disagree with training on most samples: the longer it trains, the worse it gets
+    # validation labels disagree with training on a quarter of the samples: the loss falls for a few
+    # epochs, then rises as growing weights make the disagreeing samples costlier
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 4, generator=gen)
     y = (x[:, 0] > 0).long()
     xv = torch.randn(32, 4, generator=gen)
     yv = (xv[:, 0] > 0).long()
-    yv[:24] = 1 - yv[:24]
+    yv[:8] = 1 - yv[:8]
     return x, y, xv, yv
 
 
@@ -24,11 +25,11 @@ def test_early_stopping_keeps_the_epoch_with_the_lowest_validation_loss() -> Non
     x, y, xv, yv = _data()
     torch.manual_seed(0)
     model = nn.Linear(4, 2)
-    cfg = TrainConfig(epochs=30, lr=5e-2, batch_size=16, progress=False, patience=3)
+    cfg = TrainConfig(epochs=40, lr=5e-2, batch_size=16, progress=False, patience=3)
     hist = fit(model, x, y, cfg, x_val=xv, y_val=yv)
     best = min(range(len(hist.val_loss)), key=hist.val_loss.__getitem__) + 1
-    assert hist.stopped_early and len(hist.loss) == best + 3 < 30
-    assert hist.best_epoch == best
+    assert hist.stopped_early and len(hist.loss) == best + 3 < 40
+    assert hist.best_epoch == best > 1
     # the model holds that epoch's weights: its validation loss is the recorded one, not the last epoch's
     vloss = float(F.cross_entropy(predict_logits(model, xv), yv))
     assert abs(vloss - hist.val_loss[best - 1]) < 1e-6
