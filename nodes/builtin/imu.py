@@ -175,7 +175,11 @@ class ImuReplay(Node):
                 chunks = _chunks_of(self.whole, self.chunk_rows)
             else:
                 chunks = iter_imu_csv(
-                    p.path, self.chunk_rows, self.label_names, strict=self.label_names is not None
+                    p.path,
+                    self.chunk_rows,
+                    self.label_names,
+                    strict=self.label_names is not None,
+                    accel_only=True,
                 )
             first = next(chunks, None)
         except RecordingFormatError as exc:

@@ -1,8 +1,9 @@
 """Read and write IMU CSV files: `t_s,ax,ay,az[,gx,gy,gz][,label]` in s, m/s², rad/s.
 
 The first line is the header; columns are found by name (order free, extra columns ignored).
-Gyroscope columns are all three or none: an accelerometer-only file reads with gyro NaN
-(`ImuRecording.has_gyro` False) and is written back without them.
+Gyroscope columns are all three or none: with `accel_only=True` an accelerometer-only file reads
+with gyro NaN (`ImuRecording.has_gyro` False) and is written back without them; by default (what
+training reads) it is refused, naming the file and the missing columns.
 `label` holds an activity name or an integer class; empty means unlabelled (−1). Lines starting
 with `#` and blank lines are skipped. Every error names the file, the line and the column.
 """
@@ -53,6 +54,7 @@ def iter_imu_csv(
     label_names: Sequence[str] | None = None,
     *,
     strict: bool = False,
+    accel_only: bool = False,
 ) -> Generator[ImuRecording, None, None]:
     """Stream an IMU CSV in chunks of `chunk_rows` samples (memory stays flat for any file size).
 
@@ -60,7 +62,8 @@ def iter_imu_csv(
     A name not in it is appended in order of first appearance, or with `strict` (the names are a
     model's classes) raises `RecordingFormatError` naming the line, the label and the known names; so
     does an integer label outside 0..len−1. A bad line raises only after every good row before it has
-    been yielded, so a replay delivers all it can before it fails.
+    been yielded, so a replay delivers all it can before it fails. `accel_only`: accept a file without
+    gx, gy, gz (gyro NaN); otherwise its missing columns are an error.
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be ≥ 1, got {chunk_rows}")
@@ -80,12 +83,19 @@ def iter_imu_csv(
             raise RecordingFormatError(f"{p}: empty file; expected a header line {_LAYOUT}")
         missing = [c for c in ACCEL_COLUMNS if c not in header]
         gyro_missing = [c for c in GYRO_COLUMNS if c not in header]
-        if 0 < len(gyro_missing) < len(GYRO_COLUMNS):
-            missing += gyro_missing  # a partial gyroscope is a broken header, not an accel-only file
+        partial = 0 < len(gyro_missing) < len(GYRO_COLUMNS)  # a broken header, not an accel-only file
+        if partial or (gyro_missing and not accel_only):
+            missing += gyro_missing
         if missing:
+            hint = ""
+            if not partial and not [c for c in missing if c not in GYRO_COLUMNS]:
+                hint = (
+                    "; this is an accelerometer-only recording: imu.replay and "
+                    "read_imu_csv(..., accel_only=True) take it (gyro NaN), training on it is not supported"
+                )
             raise RecordingFormatError(
                 f"{p}:{reader.line_num}: missing column{'s' if len(missing) > 1 else ''} "
-                f"{_named(missing)} (header has: {', '.join(header)}; expected {_LAYOUT})"
+                f"{_named(missing)} (header has: {', '.join(header)}; expected {_LAYOUT}){hint}"
             )
         names_read = COLUMNS if not gyro_missing else ACCEL_COLUMNS
         cols = [header.index(c) for c in names_read]
@@ -213,10 +223,15 @@ def _parse(
 
 
 def read_imu_csv(
-    path: str | Path, label_names: Sequence[str] | None = None, *, strict: bool = False
+    path: str | Path,
+    label_names: Sequence[str] | None = None,
+    *,
+    strict: bool = False,
+    accel_only: bool = False,
 ) -> ImuRecording:
-    """Read a whole IMU CSV (see the module docstring for the layout; `label_names`, `strict`: `iter_imu_csv`)."""
-    parts = list(iter_imu_csv(path, label_names=label_names, strict=strict))
+    """Read a whole IMU CSV (see the module docstring for the layout; `label_names`, `strict`,
+    `accel_only`: `iter_imu_csv`)."""
+    parts = list(iter_imu_csv(path, label_names=label_names, strict=strict, accel_only=accel_only))
     if not parts:
         raise RecordingFormatError(f"{path}: no samples after the header")
     return ImuRecording.concat(parts)

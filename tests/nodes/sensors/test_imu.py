@@ -301,16 +301,21 @@ def test_write_synthetic_dataset(tmp_path: Path) -> None:
 def test_accelerometer_only_csv_reads_with_nan_gyro_and_writes_back(tmp_path: Path) -> None:
     path = tmp_path / "acc.csv"
     path.write_text("t_s,ax,ay,az,label\n0,1,2,9.8,walking\n0.02,1,2,9.7,walking\n0.04,1,2,9.6,\n")
-    rec = read_imu_csv(path)
+    with pytest.raises(
+        RecordingFormatError,
+        match=r"acc\.csv:1: missing columns 'gx' \(rad/s\), 'gy' \(rad/s\), 'gz' \(rad/s\) .*"
+        r"accelerometer-only recording: imu\.replay and read_imu_csv\(\.\.\., accel_only=True\) take it",
+    ):
+        read_imu_csv(path)  # what training reads: refused, naming the file
+    rec = read_imu_csv(path, accel_only=True)
     assert not rec.has_gyro and rec.gyro.shape == (3, 3) and np.isnan(rec.gyro).all()
     assert rec.accel[:, 2].tolist() == [9.8, 9.7, 9.6] and rec.labels is not None
     assert rec.labels.tolist() == [0, 0, -1]
     assert not resample(rec, 100.0).has_gyro
     write_imu_csv(tmp_path / "back.csv", rec)
     assert (tmp_path / "back.csv").read_text().splitlines()[0] == "t_s,ax,ay,az,label"
-    back = read_imu_csv(tmp_path / "back.csv")
-    assert np.allclose(back.accel, rec.accel) and not back.has_gyro
-    assert read_imu_csv(tmp_path / "back.csv").samples().shape == (3, 6)
+    back = read_imu_csv(tmp_path / "back.csv", accel_only=True)
+    assert np.allclose(back.accel, rec.accel) and not back.has_gyro and back.samples().shape == (3, 6)
     assert SyntheticImu([("walking", 1)], subject_seed=0).recording().has_gyro
 
 
@@ -321,15 +326,15 @@ def test_csv_errors_state_units(tmp_path: Path) -> None:
         RecordingFormatError,
         match=r"x\.csv:1: missing columns 'gy' \(rad/s\), 'gz' \(rad/s\) .*t_s in s, ax/ay/az in m/s²",
     ):
-        read_imu_csv(path)
+        read_imu_csv(path, accel_only=True)
     path.write_text("t_s,ay,az\n0,1,2\n")
     with pytest.raises(RecordingFormatError, match=r"missing column 'ax' \(m/s²\)"):
-        read_imu_csv(path)
+        read_imu_csv(path, accel_only=True)
     path.write_text("t_s,ax,ay,az\n0,1,2,abc\n")
     with pytest.raises(
         RecordingFormatError, match=r"x\.csv:2: column 'az': 'abc' is not a finite number in m/s²"
     ):
-        read_imu_csv(path)
+        read_imu_csv(path, accel_only=True)
 
 
 def test_windows_refuse_accelerometer_only_recordings(tmp_path: Path) -> None:
