@@ -23,6 +23,7 @@ from torch import Tensor
 from models.adapt.har import HarInput, build_har_snn
 from models.io import save_model
 from models.train import TrainConfig, evaluate, fit
+from nodes.sensors.events import RecordingFormatError
 from nodes.sensors.imu import ACTIVITIES, ImuRecording, labelled_windows, read_imu_csv, resample
 from nodes.sensors.imu.synthetic import write_synthetic_dataset
 from runtime.errors import RecordingError
@@ -53,7 +54,10 @@ def load_har_folder(folder: str | Path, rate_hz: float) -> tuple[list[ImuRecordi
         raise RecordingError(
             f"{folder}: no *.csv recordings (layout: t_s,ax,ay,az,gx,gy,gz,label; one file each)"
         )
-    recs = [read_imu_csv(p, list(ACTIVITIES)) for p in paths]
+    try:
+        recs = [read_imu_csv(p, list(ACTIVITIES)) for p in paths]
+    except RecordingFormatError as exc:  # names file, line and column: a message for the user, not a bug
+        raise RecordingError(str(exc)) from exc
     seen: list[str] = []
     for r in recs:
         if r.labels is None or not (r.labels >= 0).any():

@@ -195,3 +195,18 @@ def test_quantize_tesseraq_blocks_from_the_cli(har_model: Path, tmp_path: Path) 
     )
     with pytest.raises(EdgeloopError, match="returns a LayerStep"):
         args.func(args)
+
+
+def test_train_har_names_a_bad_csv_header_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runtime.cli import main
+
+    (tmp_path / "a.csv").write_text("t_s,ax,ay,az,gx,gy,gq,label\n0,1,2,3,4,5,6,walking\n")
+    assert main(["train", "har", "--data", str(tmp_path), "-o", str(tmp_path / "m.pt")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert [ln for ln in err.splitlines() if ln.strip()] == [
+        f"error: {tmp_path / 'a.csv'}:1: missing column 'gz' (rad/s) (header has: t_s, ax, ay, az, gx, gy, gq, "
+        "label; expected t_s,ax,ay,az[,gx,gy,gz][,label] (t_s in s, ax/ay/az in m/s², gx/gy/gz in rad/s))"
+    ]
