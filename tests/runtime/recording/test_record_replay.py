@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -194,8 +193,8 @@ def test_cli_record_info_replay(
 
 
 def test_replay_of_a_graph_with_a_timer_ends_with_the_recording(tmp_path: Path) -> None:
-    """examples/minimal.yaml: its monitor also ticks on a timer; the replay still ends by itself, and
-    retimed (the default) nothing is 'too late'."""
+    """examples/minimal.yaml: its monitor also ticks on a timer; the replay still ends by itself.
+    (Retiming by default is checked on the plan, in test_recording_graph: latencies are wall-clock.)"""
     minimal = str(HERE.parents[2] / "examples" / "minimal.yaml")
     exe = [sys.executable, "-m", "runtime.cli"]
     env = {**os.environ, **ENV}
@@ -219,5 +218,5 @@ def test_replay_of_a_graph_with_a_timer_ends_with_the_recording(tmp_path: Path) 
     assert rep.returncode == 0, rep.stderr
     assert "timer input(s) tick dropped" in rep.stderr
     view = json.loads((tmp_path / "s.json").read_text())["view"]
-    too_late = [int(n) for n in re.findall(r'"too_late": (\d+)', json.dumps(view))]
-    assert "replayed" in rep.stdout and too_late and not any(too_late)
+    nodes = view["nodes"]  # speed 0 is lossless: the monitor saw every replayed sample
+    assert nodes["monitor"]["counters"]["received"] == nodes["sensor"]["counters"]["replayed"] > 0
