@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import GraphError
-from .graphfiles import check_graph_path, check_param_files
+from .graphfiles import check_graph_path, check_param_files, resolve_param_files
 from .node import Node
 from .registry import resolve_node
 from .yamlsafe import LocatedYaml, load_yaml
@@ -149,6 +150,9 @@ class Graph:
     params: dict[str, Any]
     outputs: dict[str, list[str]]
     edges: list[Edge]
+    #: The graph file's folder (absolute): relative `uses: file.py:Class` and the files nodes read
+    #: (`Node.file_params`) are found from here.
+    base_dir: str = ""
 
     @property
     def nodes(self) -> dict[str, NodeSpec]:
@@ -247,10 +251,19 @@ def _loc_text(loc: tuple[Any, ...], data: Any) -> tuple[str, tuple[Any, ...]]:
 
 
 def parse_graph(
-    doc: LocatedYaml, overrides: list[str] | None = None, *, source_text: str = "", check_files: bool = False
+    doc: LocatedYaml,
+    overrides: list[str] | None = None,
+    *,
+    source_text: str = "",
+    check_files: bool = False,
+    base_dir: str | os.PathLike[str] | None = None,
 ) -> Graph:
     """Validate a parsed document completely before anything starts; with `check_files`, also that
-    the files nodes on this machine read (`Node.file_params`) exist."""
+    the files nodes on this machine read (`Node.file_params`) exist.
+
+    `base_dir` (default: the folder of `doc.filename`): where relative `uses: file.py:Class` and
+    relative file parameters are found; those parameters come out absolute."""
+    base = os.path.abspath(base_dir if base_dir is not None else os.path.dirname(doc.filename) or ".")
     data = doc.data
     if overrides:
         _apply_overrides(data, overrides, doc.filename)
@@ -294,7 +307,7 @@ def parse_graph(
     outputs: dict[str, list[str]] = {}
     for i, n in enumerate(spec.nodes):
         try:
-            cls = resolve_node(n.uses)
+            cls = resolve_node(n.uses, base)
         except GraphError as exc:
             raise GraphError(f"{at(i, 'uses')}: node '{n.id}', key 'uses': {exc}") from None
         classes[n.id] = cls
@@ -350,7 +363,7 @@ def parse_graph(
                         f"{', '.join(outputs[node_id]) or 'none'})"
                     )
             edges.append(Edge(src, n.id, port, s))
-    graph = Graph(spec, source_text, doc.filename, classes, params, outputs, edges)
+    graph = Graph(spec, source_text, doc.filename, classes, params, outputs, edges, base)
     if check_files:
         agents = graph.agents
         check_param_files(
@@ -358,7 +371,9 @@ def parse_graph(
             classes,
             params,
             lambda node, param: at(ids[node], "params", param),
+            base,
         )
+    resolve_param_files(classes, params, base)
     return graph
 
 
@@ -368,13 +383,15 @@ def load_graph(
     *,
     text: str | None = None,
     check_files: bool = False,
+    base_dir: str | os.PathLike[str] | None = None,
 ) -> Graph:
     """Load and validate a graph file (or `text`, named by `path`). `check_files`: the files nodes read
-    must exist (`edgeloop check`/`run` ask; a worker, maybe on another host, does not)."""
+    must exist (`edgeloop check`/`run` ask; a worker, maybe on another host, does not). Relative paths
+    in the graph are from `base_dir`, by default the folder of `path`."""
     if text is None:
         check_graph_path(path)
         doc = load_yaml(path)
         text = Path(path).read_text(encoding="utf-8")
     else:
         doc = load_yaml(path, text=text)
-    return parse_graph(doc, overrides, source_text=text, check_files=check_files)
+    return parse_graph(doc, overrides, source_text=text, check_files=check_files, base_dir=base_dir)

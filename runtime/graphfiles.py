@@ -14,7 +14,7 @@ from .errors import EdgeloopError, GraphError
 from .filetype import file_type
 from .node import Node
 
-__all__ = ["check_graph_path", "check_param_files", "ensure_parent"]
+__all__ = ["check_graph_path", "check_param_files", "resolve_param_files", "ensure_parent"]
 
 #: `pretrained:gestures`, `s3://…`, `hf:…`: a name some node resolves itself, not a local file. Two
 #: letters at least, so a Windows drive (`C:\…`) is still a path.
@@ -48,14 +48,16 @@ def check_param_files(
     classes: Mapping[str, type[Node]],
     params: Mapping[str, Any],
     where: Callable[[str, str], str],
+    base_dir: str | None = None,
 ) -> None:
     """Every file a node reads (its class's `file_params`) exists, for nodes on this machine.
 
     `nodes`: (id, uses, host of its agent) in file order; `where(node, param)`: `file:line`.
     A value that is None or starts with a scheme (`pretrained:NAME`) is not a file. Relative paths are
-    from the current directory, as the nodes open them. One GraphError lists every missing file."""
+    from `base_dir`, the graph's folder (default: the current directory). One GraphError lists every
+    missing file."""
     problems = []
-    cwd = os.getcwd()
+    base = base_dir or os.getcwd()
     for node_id, uses, host in nodes:
         cls = classes[node_id]
         if not cls.file_params or host not in _LOCAL_HOSTS:
@@ -64,17 +66,33 @@ def check_param_files(
             value = getattr(params[node_id], name, None)
             if not isinstance(value, str | os.PathLike) or _SCHEME.match(str(value)):
                 continue
-            p = Path(value)
+            p = Path(base, value)
             if p.exists() and not p.is_dir():
                 continue
             what = "is a directory, not a file" if p.is_dir() else "does not exist"
-            rel = "" if p.is_absolute() else f" (relative to the current directory, {cwd})"
+            rel = "" if Path(value).is_absolute() else f" (relative to the graph's folder, {base})"
             problems.append(
                 f"{where(node_id, name)}: node '{node_id}' ({uses}), parameter '{name}': "
                 f"file '{value}' {what}{rel}; fix the path or create the file"
             )
     if problems:
         raise GraphError("\n".join(problems))
+
+
+def resolve_param_files(classes: Mapping[str, type[Node]], params: dict[str, Any], base_dir: str) -> None:
+    """Make each relative file parameter (`Node.file_params`) absolute from `base_dir`, the graph's
+    folder, so a node opens the same file whatever the current directory; schemes and absolute paths
+    are left as they are."""
+    for node_id, cls in classes.items():
+        for name in cls.file_params:
+            value = getattr(params[node_id], name, None)
+            if not isinstance(value, str | os.PathLike) or _SCHEME.match(str(value)):
+                continue
+            if not Path(value).is_absolute():
+                full = os.path.join(base_dir, value)
+                params[node_id] = params[node_id].model_copy(
+                    update={name: full if isinstance(value, str) else Path(full)}
+                )
 
 
 def ensure_parent(path: str | Path, option: str) -> None:
