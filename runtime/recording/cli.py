@@ -200,7 +200,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 f"{args.recording} holds no graph file: name one (`edgeloop replay RUN.mcap GRAPH.yaml`)"
             )
         graph = load_graph(
-            overview.graph.get("filename") or "recorded.yaml", overview.overrides + args.set, text=text
+            overview.graph.get("filename") or "recorded.yaml",
+            overview.overrides + args.set,
+            text=text,
+            base_dir=overview.graph.get("base_dir") or None,  # older recordings: the file name's folder
         )
     if args.speed < 0 or args.loop < 0 or args.start < 0 or (args.end is not None and args.end <= args.start):
         raise GraphError("replay: need --speed ≥ 0, --loop ≥ 0, --start ≥ 0 and --end after --start")

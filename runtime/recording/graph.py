@@ -54,6 +54,7 @@ def graph_metadata(graph: Graph, overrides: list[str] | None = None) -> dict[str
     return {
         "name": graph.spec.name,
         "filename": graph.filename,
+        "base_dir": graph.base_dir,  # relative paths in `text` are from here, wherever it is replayed
         "text": graph.source_text,
         "overrides": json.dumps(overrides or []),
         "edgeloop_version": edgeloop_version(),

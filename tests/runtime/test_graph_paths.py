@@ -125,3 +125,23 @@ def test_record_and_replay_graphs_keep_the_graph_folder(elsewhere: Path) -> None
     g = load_graph("graph.yaml", text=write(elsewhere).read_text(), base_dir=elsewhere)  # as a worker
     rg = add_recorder(g, "r.mcap", topics=["src/out"])
     assert rg.base_dir == str(elsewhere) and rg.params["imu"].path == str(elsewhere / "data" / "imu.csv")
+
+
+def test_a_replay_of_the_stored_graph_finds_files_from_the_recorded_folder(
+    elsewhere: Path, tmp_path: Path
+) -> None:
+    """`edgeloop replay run.mcap` (the graph stored in it) from another folder: the stored graph's
+    `uses: here_nodes.py:Three` is still found, in the folder it was recorded from."""
+    f = write(elsewhere)
+    env = {**os.environ, "EDGELOOP_LOG": "WARNING"}
+    exe = [sys.executable, "-m", "runtime.cli"]
+    rec = [*exe, "record", os.path.relpath(f), "-o", str(tmp_path / "r.mcap")]
+    p = subprocess.run(rec, env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    (tmp_path / "third" / "deeper").mkdir(parents=True)  # "../g" from here is elsewhere
+    rep = [*exe, "replay", str(tmp_path / "r.mcap"), "--speed", "0"]
+    p = subprocess.run(
+        rep, cwd=tmp_path / "third" / "deeper", env=env, capture_output=True, text=True, timeout=120
+    )
+    assert p.returncode == 0, p.stderr
+    assert "replayed 5 messages" in p.stdout
