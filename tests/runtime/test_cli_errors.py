@@ -193,7 +193,7 @@ def test_check_and_run_name_a_missing_model_file(tmp_path: Path, capsys: pytest.
         assert (
             f"{g}:7: node 'clf' (snn.classifier), parameter 'model': file 'missing.pt' does not exist" in line
         )
-        assert f"relative to the current directory, {os.getcwd()}" in line
+        assert f"relative to the graph's folder, {tmp_path}" in line
 
 
 def test_a_model_that_fails_in_setup_stops_the_run_with_one_line(tmp_path: Path) -> None:
@@ -209,7 +209,7 @@ def test_a_model_that_fails_in_setup_stops_the_run_with_one_line(tmp_path: Path)
     assert "node 'clf' could not be set up" in p.stderr
     last = p.stderr.strip().splitlines()[-1]
     assert last.startswith(
-        "failure: node 'clf' (main): setup: GraphError: node 'clf', param 'model': bad.pt: "
+        f"failure: node 'clf' (main): setup: GraphError: node 'clf', param 'model': {tmp_path / 'bad.pt'}: "
     )
     assert "not a loadable edgeloop model file" in last
 
