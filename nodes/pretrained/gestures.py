@@ -10,9 +10,6 @@ A file lock makes concurrent callers share one training run. Nothing here import
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.io import save_model
 from models.snn import Encoder, SpikingConvNet
 from models.train import TrainConfig, evaluate, fit
+from nodes.pretrained.cache import cached_model, spec_hash
 from nodes.sensors.events import SyntheticEventCamera, voxel_grid
 
 __all__ = ["GestureSpec", "gesture_data", "train_gesture_snn", "pretrained_gestures"]
@@ -111,23 +108,7 @@ def train_gesture_snn(spec: GestureSpec) -> tuple[SpikingConvNet, dict[str, obje
     return net, meta
 
 
-def _spec_key(spec: GestureSpec) -> str:
-    return hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode()).hexdigest()[:12]
-
-
 def pretrained_gestures(spec: GestureSpec, cache_dir: str | Path) -> Path:
     """The cached model file for `spec`, trained now if absent (the first caller trains; others wait)."""
-    cache = Path(cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"gestures_{_spec_key(spec)}.pt"
-    with open(cache / ".pretrain.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not path.exists():
-                net, meta = train_gesture_snn(spec)
-                tmp = path.with_suffix(".tmp")
-                save_model(net, tmp, meta)
-                tmp.replace(path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return path
+    path = Path(cache_dir) / f"gestures_{spec_hash(asdict(spec))}.pt"
+    return cached_model(path, lambda: train_gesture_snn(spec))

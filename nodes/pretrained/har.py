@@ -9,10 +9,7 @@ Nothing here imports the runtime: the benchmark and tests use it directly.
 
 from __future__ import annotations
 
-import fcntl
 import glob
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -21,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from models.adapt.har import pretrain_har
-from models.io import save_model
+from nodes.pretrained.cache import cached_model, spec_hash
 from nodes.sensors.imu import ACTIVITIES, ImuRecording, SyntheticImu, make_windows, read_imu_csv, resample
 
 __all__ = [
@@ -130,51 +127,43 @@ def _spec_key(spec: PretrainSpec) -> str:
             (p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns)
             for p in sorted({q for pat in spec.recordings for q in glob.glob(pat)})
         ]
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+    return spec_hash(d)
 
 
 def pretrained_model(spec: PretrainSpec, cache_dir: str | Path) -> Path:
     """The cached model file for `spec`, trained now if absent (the first caller trains; others wait)."""
-    cache = Path(cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"har_{spec.rule}_{_spec_key(spec)}.pt"
-    with open(cache / ".pretrain.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not path.exists():
-                names = list(spec.label_names)
-                if spec.recordings:  # the data set's labels: spec.label_names, then any others in it
-                    recs = load_recordings(spec.recordings, spec.rate_hz, spec.label_names)
-                    names = list(recs[0].label_names) if recs else names
-                else:
-                    recs = [
-                        synthetic_subject(
-                            s, spec.minutes, shift=spec.subject_shift, rate_hz=spec.rate_hz, seed=spec.seed
-                        )
-                        for s in range(spec.subjects)
-                    ]
-                x, y = windows_of(recs, spec.window, spec.hop)
-                net, meta, hist = pretrain_har(
-                    x,
-                    y,
-                    n_classes=len(names),
-                    timesteps=spec.timesteps,
-                    epochs=spec.epochs,
-                    seed=spec.seed,
-                    rule=spec.rule,
-                    conv=spec.conv,
-                    rotate_deg=spec.rotate_deg,
-                    augment_copies=spec.augment_copies,
+
+    def train() -> tuple[Any, dict[str, Any]]:
+        names = list(spec.label_names)
+        if spec.recordings:  # the data set's labels: spec.label_names, then any others in it
+            recs = load_recordings(spec.recordings, spec.rate_hz, spec.label_names)
+            names = list(recs[0].label_names) if recs else names
+        else:
+            recs = [
+                synthetic_subject(
+                    s, spec.minutes, shift=spec.subject_shift, rate_hz=spec.rate_hz, seed=spec.seed
                 )
-                meta.update(
-                    label_names=names,
-                    train_accuracy=hist.train_acc[-1],
-                    train_windows=len(x),
-                    pretrain=asdict(spec),
-                )
-                tmp = path.with_suffix(".tmp")
-                save_model(net, tmp, meta)
-                tmp.replace(path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return path
+                for s in range(spec.subjects)
+            ]
+        x, y = windows_of(recs, spec.window, spec.hop)
+        net, meta, hist = pretrain_har(
+            x,
+            y,
+            n_classes=len(names),
+            timesteps=spec.timesteps,
+            epochs=spec.epochs,
+            seed=spec.seed,
+            rule=spec.rule,
+            conv=spec.conv,
+            rotate_deg=spec.rotate_deg,
+            augment_copies=spec.augment_copies,
+        )
+        meta.update(
+            label_names=names,
+            train_accuracy=hist.train_acc[-1],
+            train_windows=len(x),
+            pretrain=asdict(spec),
+        )
+        return net, meta
+
+    return cached_model(Path(cache_dir) / f"har_{spec.rule}_{_spec_key(spec)}.pt", train)
