@@ -27,3 +27,14 @@ def torch_one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread_module() -> Iterator[None]:
+    """`torch_one_thread` for a whole module, so module-scoped fixtures (pre-trained models) get it too."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

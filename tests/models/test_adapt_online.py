@@ -22,13 +22,7 @@ T, N_IN, N_CLS = 5, 8, 3
 HW = {"prog_noise": 0.03, "read_noise": 0.005, "seed": 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny layers: one intra-op thread is faster, and far faster on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread_module")
 
 
 def _protos() -> torch.Tensor:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from nodes.builtin.adapt import AdaptReport, BpAdapter, DfaAdapter, FrozenClassifier
 from nodes.pretrained.har import pretrain_spec, pretrained_model, synthetic_subject
@@ -29,12 +27,7 @@ TINY = {
 HW = {"kind": "rram", "prog_noise": 0.05, "drift_nu": 0.05, "drift_nu_std": 0.03, "seed": 1}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Any:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread_module")
 
 
 @pytest.fixture(scope="module")

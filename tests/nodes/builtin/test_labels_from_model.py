@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from models.io import load_checkpoint, save_model
 from models.snn import SpikingMLP
@@ -25,12 +24,7 @@ TINY = {"epochs": 1, "conv": [4, 8], "augment_copies": 0, "window": 64, "hop": 3
 NAMES = ("walking", "running", "standing", "sitting", "stairs_up", "cycling")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Any:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread_module")
 
 
 @pytest.fixture(scope="module")
