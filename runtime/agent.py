@@ -35,8 +35,8 @@ log = logging.getLogger("edgeloop.worker")
 #: The largest frame a tap reads: a subscription, or a handshake command (CURVE's are ~300 B).
 _TAP_FRAME_BYTES = 512
 
-#: on_node_failed(node id, its last error): tells the launcher.
-NodeFailedCallback = Callable[[str, str], Awaitable[None]]
+#: on_node_failed(node id, the hook it failed in, its last error): tells the launcher.
+NodeFailedCallback = Callable[[str, str, str], Awaitable[None]]
 
 
 class AgentWorker:
@@ -186,7 +186,7 @@ class AgentWorker:
     async def node_failed(self, runner: NodeRunner) -> None:
         self.failed_nodes.add(runner.node_id)
         if self.on_node_failed is not None:
-            await self.on_node_failed(runner.node_id, runner.last_error)
+            await self.on_node_failed(runner.node_id, runner.failed_hook, runner.last_error)
         await self.node_finished(runner)
 
     def _check_done(self) -> None:

@@ -168,9 +168,9 @@ class Launcher:
                 await self.publisher.update(
                     name, dict(snapshot), {x.name: x.restarts for x in self.agents.values()}, self.failures
                 )
-            case NodeFailed(node=node, error=error):
+            case NodeFailed(node=node, hook=hook, error=error):
                 self.failures.append(Failure(FailureKind.NODE_FAILED, name, error, node))
-                if error.startswith("setup") and not self.stop_requested.is_set():
+                if hook == "setup" and not self.stop_requested.is_set():
                     # A node that cannot even start (a bad model file, a camera that is not there) makes
                     # the graph something other than what was asked for: stop instead of running half of it.
                     log.error("node '%s' could not be set up (%s): stopping the run", node, error)

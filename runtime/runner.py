@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import time
 from typing import Any, Protocol
 
@@ -15,7 +14,7 @@ from .graph import TIMER_RE, InputSpec, NodeSpec, RestartSpec
 from .message import Message
 from .node import BackendSetting, Node
 from .qos import EdgeStats, InputQueue
-from .supervision import NodeState, RestartBudget, log_hook_failure
+from .supervision import NodeState, RestartBudget, failure_file, log_hook_failure
 from .tracking import FlowTracker
 
 __all__ = ["NodeRunner", "NodeHost"]
@@ -27,12 +26,6 @@ _ENDED = (NodeState.FAILED, NodeState.FINISHED)
 #: What ends a hook the ordinary way (cancellation, interpreter exit): passed on. Any other
 #: BaseException, such as a native library's panic (pyo3's PanicException), is a node failure.
 _PASS_ON = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
-
-
-def _file_of(params: object) -> str:
-    """` (file PATH)` when a node's parameters name one (`path` or `file`), for its error."""
-    path = getattr(params, "path", None) or getattr(params, "file", None)
-    return f" (file {path})" if isinstance(path, str | os.PathLike) else ""
 
 
 def _ns(ms: float) -> int:
@@ -103,7 +96,7 @@ class NodeRunner:
         self.state = NodeState.CREATED
         self.restarts = 0
         self.failures = 0
-        self.last_error = ""
+        self.last_error, self.failed_hook = "", ""  # why and where (the hook) it last failed
         self._budget = RestartBudget(restart)
         self._last_arrival: dict[str, int] = {}  # ns on the timeout clock (`_timeout_now`)
         self._timed_out: set[str] = set()
@@ -373,13 +366,17 @@ class NodeRunner:
             except _PASS_ON:
                 raise
             except BaseException as exc2:
-                self.last_error = f"setup after restart: {type(exc2).__name__}: {exc2}{_file_of(self.params)}"
+                self.last_error = (
+                    f"setup after restart: {type(exc2).__name__}: {exc2}{failure_file(self.params)}"
+                )
+                self.failed_hook = "setup"
         await self._give_up()
         return False
 
     def _book(self, hook: str, exc: BaseException) -> None:
         self.failures += 1
-        self.last_error = f"{hook}: {type(exc).__name__}: {exc}{_file_of(self.params)}"
+        self.last_error = f"{hook}: {type(exc).__name__}: {exc}{failure_file(self.params)}"
+        self.failed_hook = hook
         log_hook_failure(self.ctx.log, hook, exc)
 
     async def _give_up(self) -> None:

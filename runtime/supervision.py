@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import traceback
 from collections.abc import Iterable, Mapping
@@ -14,6 +15,7 @@ from .errors import EdgeloopError, GraphError
 from .graph import RestartSpec
 
 __all__ = [
+    "failure_file",
     "log_hook_failure",
     "NodeState",
     "AgentState",
@@ -282,3 +284,9 @@ def log_hook_failure(log: logging.LoggerAdapter[logging.Logger], hook: str, exc:
         log.debug("%s", trace)
     else:
         log.error("%s failed: %s\n%s", hook, exc, trace)
+
+
+def failure_file(params: object) -> str:
+    """` (file PATH)` when a node's parameters name one (`path` or `file`), for its error."""
+    path = getattr(params, "path", None) or getattr(params, "file", None)
+    return f" (file {path})" if isinstance(path, str | os.PathLike) else ""

@@ -118,8 +118,8 @@ async def serve(plan: WorkerPlan, graph: Graph | None = None) -> int:
     async def send(msg: WorkerMessage) -> None:
         await ctl.send(encode(msg))
 
-    async def node_failed(node: str, error: str) -> None:
-        await send(NodeFailed(agent, inc, node, error))
+    async def node_failed(node: str, hook: str, error: str) -> None:
+        await send(NodeFailed(agent, inc, node, hook, error))
 
     worker.on_node_failed = node_failed
     exit_code = 0

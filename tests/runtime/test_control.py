@@ -96,7 +96,7 @@ MESSAGES: list[ControlMessage] = [
     Ready("a", 1),
     Started("a", 1),
     Stats("a", 3, SNAPSHOT),
-    NodeFailed("a", 0, "n", "on_input: RuntimeError: boom"),
+    NodeFailed("a", 0, "n", "on_input", "on_input: RuntimeError: boom"),
     Done("a", 0),
     Bye("a", 0, 1, SNAPSHOT),
     Connect(WIRING),
@@ -180,7 +180,7 @@ def _pack(**body: Any) -> bytes:
         (_pack(t="bound", agent="a", incarnation=0, pid=0, endpoints={}), "'pid' must be an integer from 1"),
         (_pack(t="bye", agent="a", incarnation=0, code=256, snapshot=SNAPSHOT), "'code' must be an integer"),
         (
-            _pack(t="node_failed", agent="a", incarnation=0, node="n", error="x" * 70_000),
+            _pack(t="node_failed", agent="a", incarnation=0, node="n", hook="setup", error="x" * 70_000),
             "'error' must be a string of at most",
         ),
         (_pack(t="stats", agent="a", incarnation=0, snapshot={}), r"snapshot: a record of exactly agent"),

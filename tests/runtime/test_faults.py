@@ -70,7 +70,7 @@ async def test_a_peer_posing_as_an_agent_is_dropped_and_counted() -> None:
     rogue.setsockopt(zmq.IDENTITY, b"main")  # the agent's name: what a worker used to present
     forged = [
         Stats("main", 0, {"edges": {"src/out -> sink/in": {"received": 1}}}),  # crashed the summary
-        NodeFailed("main", 0, "sink", "forged failure"),
+        NodeFailed("main", 0, "sink", "on_input", "forged failure"),
         Bye("main", 0, 0, {}),  # emptied the summary
     ]
     try:
